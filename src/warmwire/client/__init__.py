@@ -1,0 +1,13 @@
+"""The client: ``realtime_async`` (asyncio/trio), ``realtime`` (blocking), and the builder."""
+
+from warmwire.client.async_connection import AsyncRealtimeConnection, realtime_async
+from warmwire.client.builder import ConnectionBuilder
+from warmwire.client.sync_connection import RealtimeConnection, realtime
+
+__all__ = [
+    "AsyncRealtimeConnection",
+    "ConnectionBuilder",
+    "RealtimeConnection",
+    "realtime",
+    "realtime_async",
+]

@@ -1,0 +1,122 @@
+"""The async client: ``realtime_async()`` and :class:`AsyncRealtimeConnection` (asyncio or trio)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from warmwire.client._messages import interpret, is_skip
+from warmwire.codecs.base import Codec
+from warmwire.core.close_codes import CloseCode
+from warmwire.core.errors import HandshakeError
+from warmwire.transports.websocket import AsyncWebSocket
+
+if TYPE_CHECKING:
+    from warmwire.auth.strategies import TokenStrategy
+    from warmwire.client.builder import Resolved
+
+
+class AsyncRealtimeConnection:
+    """A realtime connection to one app endpoint.
+
+    ``send()`` may be called from any task; ``recv()`` (or ``async for``) from one.
+    """
+
+    def __init__(self, ws: AsyncWebSocket, codec: Codec) -> None:
+        self._ws = ws
+        self._codec = codec
+
+    @classmethod
+    async def open(cls, resolved: Resolved) -> AsyncRealtimeConnection:
+        spec = resolved.spec
+        creds = await resolved.auth.credentials(spec.endpoint, spec.url)
+        protocol = spec.client_protocol(creds.token, creds.headers)
+        with anyio.fail_after(spec.open_timeout):
+            try:
+                stream = await resolved.transport.connect(spec.url, resolved.options)
+            except OSError as exc:
+                raise HandshakeError(
+                    f"cannot reach the runner at {spec.url.scheme}://{spec.url.host_header}: "
+                    f"{exc}; is it running, and is the URL right?"
+                ) from exc
+            ws = await AsyncWebSocket.open_client(
+                stream, protocol, close_timeout=spec.close_timeout
+            )
+        return cls(ws, resolved.codec)
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The codec name the runner chose, if it chose one."""
+        return self._ws.subprotocol
+
+    async def send(self, obj: Any) -> None:
+        """Encode ``obj`` with the session codec and send it."""
+        await self._ws.send(self._codec.encode(obj))
+
+    async def recv(self) -> Any:
+        """The next result; ``None`` once the runner closed normally.
+
+        Raises :class:`RealtimeError` for an ``x-fal-error`` (the connection
+        stays usable unless the runner closes it) and
+        :class:`ConnectionClosedError` for an abnormal close.
+        """
+        while True:
+            value = interpret(await self._ws.recv(), self._codec)
+            if not is_skip(value):
+                return value
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Any]:
+        while (result := await self.recv()) is not None:
+            yield result
+
+    async def aclose(self) -> None:
+        """Close normally (1000); idempotent."""
+        if self._ws.closed is None:
+            await self._ws.aclose(CloseCode.NORMAL)
+        else:
+            await self._ws.aclose_transport()
+
+
+def realtime_async(
+    app: str,
+    *,
+    url: str | None = None,
+    path: str = "/realtime",
+    codec: str | Codec = "msgpack",
+    encode_message: Callable[[Any], bytes | str] | None = None,
+    decode_message: Callable[[bytes | str], Any] | None = None,
+    max_buffering: int | None = None,
+    auth: TokenStrategy | None = None,
+    **options: Any,
+) -> AbstractAsyncContextManager[AsyncRealtimeConnection]:
+    """Connect to ``app`` on the runner at ``url`` (or ``$WARMWIRE_URL``)::
+
+        async with warmwire.realtime_async("acme/stylize", url="ws://127.0.0.1:8080") as conn:
+            await conn.send({"image": jpeg_bytes})
+            result = await conn.recv()
+
+    Bad arguments raise :class:`ConfigurationError` before any I/O.  Other
+    keyword arguments go to :class:`ConnectionBuilder` (``ssl_context``,
+    ``transport``, ``max_message_size``, timeouts).
+    """
+    from warmwire.client.builder import ConnectionBuilder
+
+    builder = ConnectionBuilder(
+        app=app,
+        url=url,
+        path=path,
+        codec=codec,
+        encode_message=encode_message,
+        decode_message=decode_message,
+        max_buffering=max_buffering,
+        auth=auth,
+        **options,
+    )
+    builder.resolve()  # fail fast, before the caller enters the block
+    return builder.connect_async()

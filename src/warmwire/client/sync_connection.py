@@ -1,0 +1,115 @@
+"""The blocking client: ``realtime()`` and :class:`RealtimeConnection`.
+
+Built directly on a blocking socket and the sans-IO core: no event loop and no
+helper thread sit on the send/recv path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
+
+from warmwire.client._messages import interpret, is_skip
+from warmwire.codecs.base import Codec
+from warmwire.core.close_codes import CloseCode
+from warmwire.core.errors import HandshakeError
+from warmwire.transports.base import SyncTransport
+from warmwire.transports.blocking import SyncWebSocket
+
+if TYPE_CHECKING:
+    from warmwire.auth.strategies import TokenStrategy
+    from warmwire.client.builder import Resolved
+
+
+class RealtimeConnection:
+    """A blocking realtime connection to one app endpoint."""
+
+    def __init__(self, ws: SyncWebSocket, codec: Codec) -> None:
+        self._ws = ws
+        self._codec = codec
+
+    @classmethod
+    def open(cls, resolved: Resolved) -> RealtimeConnection:
+        spec = resolved.spec
+        transport = resolved.transport
+        assert isinstance(transport, SyncTransport)
+        creds = resolved.auth.credentials_sync(spec.endpoint, spec.url)
+        protocol = spec.client_protocol(creds.token, creds.headers)
+        try:
+            sock = transport.connect_sync(spec.url, resolved.options)
+        except OSError as exc:
+            raise HandshakeError(
+                f"cannot reach the runner at {spec.url.scheme}://{spec.url.host_header}: {exc}; "
+                "is it running, and is the URL right?"
+            ) from exc
+        ws = SyncWebSocket.open_client(
+            sock, protocol, open_timeout=spec.open_timeout, close_timeout=spec.close_timeout
+        )
+        return cls(ws, resolved.codec)
+
+    @property
+    def subprotocol(self) -> str | None:
+        return self._ws.subprotocol
+
+    def send(self, obj: Any) -> None:
+        """Encode ``obj`` with the session codec and send it."""
+        self._ws.send(self._codec.encode(obj))
+
+    def recv(self, timeout: float | None = None) -> Any:
+        """The next result; ``None`` once the runner closed normally.
+
+        Raises :class:`RealtimeError` for an ``x-fal-error``,
+        :class:`ConnectionClosedError` for an abnormal close and
+        :class:`TimeoutError` when nothing arrives within ``timeout`` seconds.
+        """
+        while True:
+            value = interpret(self._ws.recv(timeout), self._codec)
+            if not is_skip(value):
+                return value
+
+    def __iter__(self) -> Iterator[Any]:
+        while (result := self.recv()) is not None:
+            yield result
+
+    def close(self) -> None:
+        """Close normally (1000); idempotent."""
+        if self._ws.closed is None:
+            self._ws.close(CloseCode.NORMAL)
+        else:
+            self._ws.close_transport()
+
+
+def realtime(
+    app: str,
+    *,
+    url: str | None = None,
+    path: str = "/realtime",
+    codec: str | Codec = "msgpack",
+    encode_message: Callable[[Any], bytes | str] | None = None,
+    decode_message: Callable[[bytes | str], Any] | None = None,
+    max_buffering: int | None = None,
+    auth: TokenStrategy | None = None,
+    **options: Any,
+) -> AbstractContextManager[RealtimeConnection]:
+    """Blocking counterpart of :func:`warmwire.realtime_async`::
+
+    with warmwire.realtime("acme/stylize", url="ws://127.0.0.1:8080") as conn:
+        conn.send({"image": jpeg_bytes})
+        result = conn.recv()
+    """
+    from warmwire.client.builder import ConnectionBuilder
+
+    builder = ConnectionBuilder(
+        app=app,
+        url=url,
+        path=path,
+        codec=codec,
+        encode_message=encode_message,
+        decode_message=decode_message,
+        max_buffering=max_buffering,
+        auth=auth,
+        **options,
+    )
+    builder.resolve()
+    return builder.connect()

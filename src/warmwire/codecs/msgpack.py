@@ -1,0 +1,31 @@
+"""msgpack: the default codec, binary-safe (``bytes`` stay ``bytes``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from warmwire.codecs.base import FrameKind
+from warmwire.core.errors import CodecError
+
+
+class MsgpackCodec:
+    """msgpack with ``use_bin_type`` so images round-trip as ``bytes``."""
+
+    name = "msgpack"
+    frame = FrameKind.BINARY
+
+    def encode(self, obj: Any) -> bytes:
+        try:
+            data: bytes = msgpack.packb(obj, use_bin_type=True)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise CodecError(f"msgpack cannot encode {type(obj).__name__}: {exc}") from None
+        return data
+
+    def decode(self, data: bytes | str) -> Any:
+        raw = data.encode() if isinstance(data, str) else data
+        try:
+            return msgpack.unpackb(raw, raw=False, strict_map_key=False)
+        except Exception as exc:  # msgpack raises a zoo of types for bad input
+            raise CodecError(f"undecodable msgpack payload ({len(raw)} bytes): {exc}") from None

@@ -1,0 +1,107 @@
+"""The opening handshake's parameters: building them (client) and checking them (runner).
+
+The query string carries ``fal_jwt_token`` and ``max_buffering``; the
+``Sec-WebSocket-Protocol`` header may offer codec names.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Sequence
+
+import attrs
+
+from warmwire.core.errors import ConfigurationError, HandshakeError
+from warmwire.core.events import Rejected
+
+TOKEN_PARAM = "fal_jwt_token"
+BUFFERING_PARAM = "max_buffering"
+MIN_BUFFERING = 1
+MAX_BUFFERING = 60
+
+
+def check_max_buffering(value: object) -> int:
+    """Validate a ``max_buffering`` value (an int, or its decimal text).
+
+    Raises :class:`ConfigurationError` naming the accepted range.
+    """
+    if isinstance(value, bool):
+        value = repr(value)
+    if isinstance(value, str):
+        text = value.strip()
+        number = int(text) if text.isascii() and text.isdigit() else None
+    elif isinstance(value, int):
+        number = value
+    else:
+        number = None
+    if number is None or not MIN_BUFFERING <= number <= MAX_BUFFERING:
+        raise ConfigurationError(
+            f"max_buffering must be an integer from {MIN_BUFFERING} to {MAX_BUFFERING}, "
+            f"got {value!r}."
+        )
+    return number
+
+
+@attrs.frozen(slots=True)
+class RequestTarget:
+    """A parsed request target: path plus the realtime query parameters."""
+
+    path: str
+    token: str | None = None
+    max_buffering: int | None = None
+    query: tuple[tuple[str, str], ...] = ()
+
+
+def build_target(path: str, *, token: str | None = None, max_buffering: int | None = None) -> str:
+    """Build the request target ``path?fal_jwt_token=…&max_buffering=N``."""
+    params: list[tuple[str, str]] = []
+    if token is not None:
+        params.append((TOKEN_PARAM, token))
+    if max_buffering is not None:
+        params.append((BUFFERING_PARAM, str(check_max_buffering(max_buffering))))
+    return f"{path}?{urllib.parse.urlencode(params)}" if params else path
+
+
+def parse_target(target: str) -> RequestTarget:
+    """Parse a request target; a bad ``max_buffering`` raises :class:`ConfigurationError`."""
+    split = urllib.parse.urlsplit(target)
+    query = tuple(urllib.parse.parse_qsl(split.query, keep_blank_values=True))
+    values = dict(query)
+    buffering = values.get(BUFFERING_PARAM)
+    return RequestTarget(
+        path=urllib.parse.unquote(split.path) or "/",
+        token=values.get(TOKEN_PARAM),
+        max_buffering=None if buffering is None else check_max_buffering(buffering),
+        query=query,
+    )
+
+
+def parse_subprotocols(header_values: Sequence[str]) -> list[str]:
+    """Split ``Sec-WebSocket-Protocol`` header values into the offered names, in order."""
+    return [name.strip() for value in header_values for name in value.split(",") if name.strip()]
+
+
+def choose_subprotocol(offered: Sequence[str], known: Sequence[str]) -> str | None:
+    """The first offered name the runner knows, as RFC 6455 asks, or ``None``."""
+    for name in offered:
+        if name in known:
+            return name
+    return None
+
+
+def rejection_error(rejected: Rejected) -> HandshakeError:
+    """The error a client raises when the runner answers the upgrade with HTTP."""
+    body = rejected.body.decode("utf-8", "replace")
+    hints = {
+        404: "check the app id, the path and the runner URL",
+        401: "check your credentials",
+        403: "check your credentials",
+        503: "the runner is at capacity or draining; retry shortly or use another runner",
+    }
+    hint = hints.get(rejected.status_code, "check the runner's logs")
+    return HandshakeError(
+        f"the runner refused the WebSocket upgrade with HTTP {rejected.status_code}: {body}; "
+        f"{hint}",
+        status_code=rejected.status_code,
+        body=rejected.body,
+    )

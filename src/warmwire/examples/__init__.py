@@ -1,0 +1,1 @@
+"""Example apps: ``echo`` and ``stylize`` (an image transform)."""

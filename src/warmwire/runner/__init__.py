@@ -1,0 +1,16 @@
+"""The runner API: apps, ``@realtime`` endpoints, and the server that hosts them."""
+
+from warmwire.runner.app import App, EndpointConfig, realtime
+from warmwire.runner.server import Runner, RunnerConfig, RunningServer, serve
+from warmwire.runner.session import Session
+
+__all__ = [
+    "App",
+    "EndpointConfig",
+    "Runner",
+    "RunnerConfig",
+    "RunningServer",
+    "Session",
+    "realtime",
+    "serve",
+]

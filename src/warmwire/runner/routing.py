@@ -1,0 +1,131 @@
+"""Which app endpoint a request path names, and the admission of an upgrade.
+
+Both front doors (warmwire's own server and the ASGI adapter) call
+:func:`admit` with what the client asked for, and get back either the
+session's parameters or the HTTP refusal to send before the upgrade.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import attrs
+import orjson
+
+from warmwire.codecs.base import Codec
+from warmwire.codecs.callables import codec_from_callables
+from warmwire.core.errors import ConfigurationError
+from warmwire.core.handshake import choose_subprotocol, parse_target
+from warmwire.plugins import PluginError, codecs, get_codec
+from warmwire.runner.app import App, EndpointConfig
+
+
+@attrs.frozen(slots=True)
+class Route:
+    """One servable endpoint: an app instance and one of its ``@realtime`` methods."""
+
+    app: App
+    method_name: str
+    config: EndpointConfig
+
+    @property
+    def url_path(self) -> str:
+        return f"/{self.app.app_id}{self.config.path}"
+
+    @property
+    def handler(self) -> Any:
+        return getattr(self.app, self.method_name)
+
+
+class Router:
+    """Maps request paths (``/owner/alias[/sub]/path``) to routes."""
+
+    def __init__(self, apps: Iterable[App]) -> None:
+        self.apps = list(apps)
+        self._routes: dict[str, Route] = {}
+        for app in self.apps:
+            if not getattr(type(app), "app_id", None):
+                raise ConfigurationError(
+                    f"{type(app).__name__} has no app id: declare it as "
+                    f"class {type(app).__name__}(runner.App, app_id='owner/alias')"
+                )
+            if not app.endpoints:
+                raise ConfigurationError(
+                    f"{type(app).__name__} has no @runner.realtime endpoint to serve"
+                )
+            for method_name, config in app.endpoints.values():
+                route = Route(app, method_name, config)
+                self._routes[route.url_path] = route
+
+    @property
+    def paths(self) -> list[str]:
+        return sorted(self._routes)
+
+    def match(self, path: str) -> Route | None:
+        """The route for ``path``, or ``None``.
+
+        ``/acme/app/v2/realtime`` reaches ``acme/app``'s ``@realtime("/v2/realtime")``,
+        whether the client wrote the app id as ``acme/app/v2`` or the path as ``/v2/realtime``.
+        """
+        return self._routes.get(path.rstrip("/") or "/")
+
+
+@attrs.frozen(slots=True)
+class Admitted:
+    """The upgrade may proceed with these session parameters."""
+
+    route: Route
+    codec: Codec
+    subprotocol: str | None
+    buffering: int
+    token: str | None
+
+
+@attrs.frozen(slots=True)
+class Refused:
+    """Answer the upgrade with this HTTP response instead."""
+
+    status: int
+    body: bytes
+
+
+def refusal(status: int, error: str, reason: str) -> Refused:
+    return Refused(status, orjson.dumps({"error": error, "reason": reason}))
+
+
+def admit(router: Router, target: str, subprotocols: Sequence[str]) -> Admitted | Refused:
+    """Decide an upgrade request: route, ``max_buffering``, codec negotiation."""
+    try:
+        parsed = parse_target(target)
+    except ConfigurationError as exc:
+        return refusal(400, "Bad Request", str(exc))
+    route = router.match(parsed.path)
+    if route is None:
+        return refusal(
+            404,
+            "Not Found",
+            f"no realtime endpoint at {parsed.path!r} on this runner; it serves: "
+            + (", ".join(router.paths) or "nothing"),
+        )
+    config = route.config
+    buffering = config.buffering
+    if parsed.max_buffering is not None:
+        # A client may ask for less buffering than the app allows, never more.
+        buffering = min(buffering, parsed.max_buffering)
+    subprotocol = choose_subprotocol(subprotocols, _known_codecs(subprotocols))
+    codec = get_codec(subprotocol or config.codec)
+    if config.encode_message is not None or config.decode_message is not None:
+        codec = codec_from_callables(config.encode_message, config.decode_message, codec)
+    return Admitted(route, codec, subprotocol, buffering, parsed.token)
+
+
+def _known_codecs(offered: Sequence[str]) -> list[str]:
+    known = []
+    for name in offered:
+        try:
+            codecs.get(name)
+        except PluginError:
+            continue
+        known.append(name)
+    return known

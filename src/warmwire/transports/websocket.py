@@ -1,0 +1,198 @@
+"""The async I/O driver: a core protocol over an anyio byte stream (asyncio or trio).
+
+Thin on purpose: every decision is in :mod:`warmwire.core.protocol`; this
+module only moves bytes.  Writes are serialised by a lock, and the bytes to
+write are taken from the protocol *inside* that lock so that automatic pongs,
+close replies and messages leave in the order the protocol produced them.
+"""
+
+from __future__ import annotations
+
+import collections
+
+import anyio
+import anyio.abc
+
+from warmwire.core.close_codes import CloseCode
+from warmwire.core.events import (
+    BadRequest,
+    Closed,
+    Event,
+    HttpRequest,
+    Initiator,
+    Message,
+    Opened,
+    Pong,
+    Rejected,
+    UpgradeRequest,
+)
+from warmwire.core.handshake import rejection_error
+from warmwire.core.protocol import ClientProtocol, ServerProtocol, State, _Protocol
+
+RECEIVE_SIZE = 256 * 1024
+_STREAM_GONE = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
+
+
+class AsyncWebSocket:
+    """One WebSocket connection; use ``recv()`` from one task and ``send()`` from any."""
+
+    def __init__(
+        self,
+        stream: anyio.abc.ByteStream,
+        protocol: _Protocol,
+        *,
+        close_timeout: float = 10.0,
+        subprotocol: str | None = None,
+    ) -> None:
+        self._stream = stream
+        self._protocol = protocol
+        self._close_timeout = close_timeout
+        self._send_lock = anyio.Lock()
+        self._pending: collections.deque[bytes | str] = collections.deque()
+        self._closed: Closed | None = None
+        self._pong = anyio.Event()
+        self.subprotocol = subprotocol
+        self._rejected: Rejected | None = None
+        self._request: HttpRequest | UpgradeRequest | BadRequest | None = None
+
+    @classmethod
+    async def open_client(
+        cls, stream: anyio.abc.ByteStream, protocol: ClientProtocol, *, close_timeout: float = 10.0
+    ) -> AsyncWebSocket:
+        """Run the client side of the handshake; :class:`HandshakeError` if refused."""
+        ws = cls(stream, protocol, close_timeout=close_timeout)
+        try:
+            await ws._flush()
+            while protocol.state is State.CONNECTING:
+                await ws._receive_once()
+        except BaseException:
+            await ws.aclose_transport()
+            raise
+        if ws._rejected is not None:
+            await ws.aclose_transport()
+            raise rejection_error(ws._rejected)
+        return ws
+
+    async def read_request(self) -> HttpRequest | UpgradeRequest | BadRequest | None:
+        """Server role: wait for the request; ``None`` if the client left first."""
+        while self._request is None and not self._protocol.close_transport:
+            await self._receive_once()
+        return self._request
+
+    async def accept(self, subprotocol: str | None = None) -> None:
+        """Server role: accept the pending upgrade."""
+        protocol = self._server_protocol()
+        async with self._send_lock:
+            protocol.accept(subprotocol)
+            self.subprotocol = subprotocol
+            await self._write(protocol.data_to_send())
+        for event in protocol.events():  # frames that came with the request
+            self._on_event(event)
+
+    async def respond(
+        self, status: int, body: bytes, headers: tuple[tuple[str, str], ...] = ()
+    ) -> None:
+        """Server role: answer the pending request over plain HTTP, then close."""
+        protocol = self._server_protocol()
+        async with self._send_lock:
+            protocol.respond(status, body, headers)
+            await self._write(protocol.data_to_send())
+        await self.aclose_transport()
+
+    def _server_protocol(self) -> ServerProtocol:
+        assert isinstance(self._protocol, ServerProtocol), "a server-role method on a client"
+        return self._protocol
+
+    @property
+    def closed(self) -> Closed | None:
+        """The close event once the connection is over, else ``None``."""
+        return self._closed
+
+    async def send(self, data: bytes | str) -> None:
+        """Send one message (``str`` → text frame, ``bytes`` → binary frame)."""
+        async with self._send_lock:
+            self._protocol.send_message(data)
+            await self._write(self._protocol.data_to_send())
+
+    async def recv(self) -> bytes | str | Closed:
+        """The next message, or the :class:`Closed` event once the connection is over."""
+        while not self._pending:
+            if self._closed is not None:
+                return self._closed
+            await self._receive_once()
+        return self._pending.popleft()
+
+    async def ping(self) -> None:
+        """Send a ping and wait for its pong (bound it with ``anyio.fail_after``)."""
+        self._pong = anyio.Event()
+        async with self._send_lock:
+            self._protocol.send_ping()
+            await self._write(self._protocol.data_to_send())
+        await self._pong.wait()
+
+    async def start_close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
+        """Send the close frame; the task reading ``recv()`` sees the handshake finish."""
+        async with self._send_lock:
+            self._protocol.close(code, reason)
+            await self._write(self._protocol.data_to_send())
+
+    async def aclose(self, code: int = CloseCode.NORMAL, reason: str = "") -> Closed:
+        """Close the connection: closing handshake (bounded by ``close_timeout``), then the stream.
+
+        Only for a caller that owns reading; messages still in flight are discarded.
+        """
+        await self.start_close(code, reason)
+        with anyio.move_on_after(self._close_timeout, shield=True):
+            while self._closed is None:
+                await self._receive_once()
+        await self.aclose_transport()
+        if self._closed is None:
+            self._closed = Closed(code, reason, Initiator.LOCAL)
+        return self._closed
+
+    async def aclose_transport(self) -> None:
+        """Close the byte stream without a closing handshake."""
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._stream.aclose()
+            except _STREAM_GONE:
+                pass
+
+    async def _receive_once(self) -> None:
+        try:
+            data: bytes | None = await self._stream.receive(RECEIVE_SIZE)
+        except _STREAM_GONE:
+            data = None
+        self._protocol.receive_data(data)
+        for event in self._protocol.events():
+            self._on_event(event)
+        await self._flush()
+        if self._protocol.close_transport:
+            await self.aclose_transport()
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, Message):
+            self._pending.append(event.data)
+        elif isinstance(event, Pong):
+            self._pong.set()
+        elif isinstance(event, Closed):
+            self._closed = event
+        elif isinstance(event, Opened):
+            self.subprotocol = event.subprotocol
+        elif isinstance(event, Rejected):
+            self._rejected = event
+        else:
+            self._request = event
+
+    async def _flush(self) -> None:
+        async with self._send_lock:
+            await self._write(self._protocol.data_to_send())
+
+    async def _write(self, data: bytes) -> None:
+        if not data:
+            return
+        try:
+            await self._stream.send(data)
+        except _STREAM_GONE:
+            # The peer is gone; the reading side reports it as a 1006 close.
+            pass
