@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -93,6 +93,13 @@ def realtime_async(
     decode_message: Callable[[bytes | str], Any] | None = None,
     max_buffering: int | None = None,
     auth: TokenStrategy | None = None,
+    key: str | None = None,
+    use_jwt: bool = True,
+    token: str | None = None,
+    token_provider: Callable[[str], str | Awaitable[str]] | None = None,
+    token_expiration: float | None = None,
+    token_url: str | None = None,
+    proxy_url: str | None = None,
     **options: Any,
 ) -> AbstractAsyncContextManager[AsyncRealtimeConnection]:
     """Connect to ``app`` on the runner at ``url`` (or ``$WARMWIRE_URL``)::
@@ -101,14 +108,21 @@ def realtime_async(
             await conn.send({"image": jpeg_bytes})
             result = await conn.recv()
 
+    Credentials, at most one source: ``key`` (or ``$WARMWIRE_KEY``; minted into a
+    short-lived token at the runner's token service, or sent as
+    ``Authorization: Key`` with ``use_jwt=False``), ``token``,
+    ``token_provider`` (sync or async, called with the endpoint path, cached
+    for 90% of ``token_expiration``), ``token_url`` (your backend answers
+    ``{"token": …}``) or ``proxy_url`` (see :mod:`warmwire.proxy`).
+
     Bad arguments raise :class:`ConfigurationError` before any I/O.  Other
     keyword arguments go to :class:`ConnectionBuilder` (``ssl_context``,
     ``transport``, ``max_message_size``, timeouts).
     """
-    from warmwire.client.builder import ConnectionBuilder
+    from warmwire.client.builder import builder_for
 
-    builder = ConnectionBuilder(
-        app=app,
+    return builder_for(
+        app,
         url=url,
         path=path,
         codec=codec,
@@ -116,7 +130,12 @@ def realtime_async(
         decode_message=decode_message,
         max_buffering=max_buffering,
         auth=auth,
-        **options,
-    )
-    builder.resolve()  # fail fast, before the caller enters the block
-    return builder.connect_async()
+        key=key,
+        use_jwt=use_jwt,
+        token=token,
+        token_provider=token_provider,
+        token_expiration=token_expiration,
+        token_url=token_url,
+        proxy_url=proxy_url,
+        options=options,
+    ).connect_async()

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import os
 import ssl
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import attrs
 
-from warmwire.auth.strategies import NoAuth, TokenStrategy
+from warmwire.auth.strategies import TokenStrategy, strategy_from_options
 from warmwire.codecs.base import Codec
 from warmwire.codecs.callables import CallableCodec, codec_from_callables
 from warmwire.core.endpoint import DEFAULT_PATH, parse_app_id, parse_runner_url
@@ -120,7 +120,7 @@ class ConnectionBuilder:
             spec=spec,
             codec=codec,
             transport=transport,
-            auth=self.auth or NoAuth(),
+            auth=self.auth or strategy_from_options(),
             options=ConnectOptions(ssl_context=self.ssl_context, timeout=self.open_timeout),
         )
 
@@ -148,6 +148,51 @@ class ConnectionBuilder:
             yield conn
         finally:
             conn.close()
+
+
+def builder_for(
+    app: str,
+    *,
+    url: str | None,
+    path: str,
+    codec: str | Codec,
+    encode_message: Callable[[Any], bytes | str] | None,
+    decode_message: Callable[[bytes | str], Any] | None,
+    max_buffering: int | None,
+    auth: TokenStrategy | None,
+    key: str | None,
+    use_jwt: bool,
+    token: str | None,
+    token_provider: Callable[[str], str | Awaitable[str]] | None,
+    token_expiration: float | None,
+    token_url: str | None,
+    proxy_url: str | None,
+    options: dict[str, Any],
+) -> ConnectionBuilder:
+    """The builder for ``realtime()``/``realtime_async()``'s keyword arguments, validated."""
+    if auth is None:
+        auth = strategy_from_options(
+            key=key,
+            use_jwt=use_jwt,
+            token=token,
+            token_provider=token_provider,
+            token_expiration=token_expiration,
+            token_url=token_url,
+            proxy_url=proxy_url,
+        )
+    builder = ConnectionBuilder(
+        app=app,
+        url=url,
+        path=path,
+        codec=codec,
+        encode_message=encode_message,
+        decode_message=decode_message,
+        max_buffering=max_buffering,
+        auth=auth,
+        **options,
+    )
+    builder.resolve()  # fail fast, before the caller enters the block
+    return builder
 
 
 from warmwire.client.async_connection import AsyncRealtimeConnection  # noqa: E402

@@ -6,7 +6,7 @@ helper thread sit on the send/recv path.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +90,13 @@ def realtime(
     decode_message: Callable[[bytes | str], Any] | None = None,
     max_buffering: int | None = None,
     auth: TokenStrategy | None = None,
+    key: str | None = None,
+    use_jwt: bool = True,
+    token: str | None = None,
+    token_provider: Callable[[str], str | Awaitable[str]] | None = None,
+    token_expiration: float | None = None,
+    token_url: str | None = None,
+    proxy_url: str | None = None,
     **options: Any,
 ) -> AbstractContextManager[RealtimeConnection]:
     """Blocking counterpart of :func:`warmwire.realtime_async`::
@@ -98,10 +105,10 @@ def realtime(
         conn.send({"image": jpeg_bytes})
         result = conn.recv()
     """
-    from warmwire.client.builder import ConnectionBuilder
+    from warmwire.client.builder import builder_for
 
-    builder = ConnectionBuilder(
-        app=app,
+    return builder_for(
+        app,
         url=url,
         path=path,
         codec=codec,
@@ -109,7 +116,12 @@ def realtime(
         decode_message=decode_message,
         max_buffering=max_buffering,
         auth=auth,
-        **options,
-    )
-    builder.resolve()
-    return builder.connect()
+        key=key,
+        use_jwt=use_jwt,
+        token=token,
+        token_provider=token_provider,
+        token_expiration=token_expiration,
+        token_url=token_url,
+        proxy_url=proxy_url,
+        options=options,
+    ).connect()

@@ -23,6 +23,10 @@ import attrs
 import orjson
 from anyio.streams.tls import TLSListener
 
+from warmwire.auth.runner_auth import RunnerAuth
+from warmwire.core.close_codes import CloseCode
+from warmwire.core.endpoint import parse_app_id
+from warmwire.core.envelope import unauthorized_message
 from warmwire.core.errors import ConfigurationError
 from warmwire.core.events import BadRequest, HttpRequest, UpgradeRequest
 from warmwire.core.protocol import DEFAULT_MAX_MESSAGE_SIZE, ServerProtocol
@@ -39,6 +43,8 @@ log = logging.getLogger("warmwire.runner")
 class RunnerConfig:
     """Runner-wide limits and switches."""
 
+    auth: RunnerAuth | None = None
+    """Token verification, API keys and the token service; required unless insecure."""
     insecure_no_auth: bool = False
     """Accept connections without credentials (loopback only; local experiments)."""
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
@@ -94,6 +100,13 @@ class Runner:
     def http(self, request: HttpRequest) -> tuple[int, bytes]:
         """Plain HTTP routes: health and readiness."""
         path = request.target.split("?", 1)[0]
+        service = self.config.auth.service if self.config.auth else None
+        if service is not None:
+            answer = service.handle(
+                request.method, path, request.header("authorization"), request.body
+            )
+            if answer is not None:
+                return answer.status, answer.body
         if path == "/health":
             return 200, orjson.dumps({"status": "ok"})
         if path == "/ready":
@@ -115,6 +128,8 @@ class Runner:
             return
         await ws.accept(decision.subprotocol)
         route = decision.route
+        if not await self._authorised(ws, decision, request):
+            return
         name = f"session-{next(self._ids)} {route.url_path}"
         session = Session(
             ws,
@@ -146,6 +161,25 @@ class Runner:
             )
 
 
+    async def _authorised(
+        self, ws: AsyncWebSocket, decision: Admitted, request: UpgradeRequest
+    ) -> bool:
+        """Check credentials after the upgrade, so a browser can read why it was refused."""
+        auth = self.config.auth
+        if auth is None:
+            return True
+        route = decision.route
+        endpoint = parse_app_id(route.app.app_id, route.config.path)
+        reason = auth.check(endpoint, decision.token, request.header("authorization"))
+        if reason is None:
+            return True
+        # The reason never contains the token or a secret.
+        log.info("refused a connection to %s: %s", route.url_path, reason)
+        await ws.send(unauthorized_message(reason))
+        await ws.aclose(CloseCode.POLICY_VIOLATION, "Unauthorized")
+        return False
+
+
 @attrs.frozen(slots=True)
 class RunningServer:
     """A runner accepting connections; ``url`` is what clients dial."""
@@ -164,11 +198,15 @@ def _instantiate(apps: Iterable[App | type[App]]) -> list[App]:
 
 
 def _check_auth(config: RunnerConfig, host: str) -> None:
+    if config.auth is not None:
+        return
     if not config.insecure_no_auth:
         raise ConfigurationError(
-            "no authentication is configured for this runner. For local experiments only, "
-            "pass insecure_no_auth=True (CLI: --insecure-no-auth); the runner then binds "
-            "loopback only."
+            "no authentication is configured for this runner: give it a signing key "
+            "(--signing-key, create one with 'warmwire keys generate'), a verify key "
+            "(--verify-key / --jwks-url) or API keys (--key-file / $WARMWIRE_KEYS). For local "
+            "experiments only, pass insecure_no_auth=True (CLI: --insecure-no-auth); the "
+            "runner then binds loopback only."
         )
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback

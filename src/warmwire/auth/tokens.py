@@ -1,0 +1,174 @@
+"""Short-lived realtime tokens: EdDSA (Ed25519) JWTs, minted and verified.
+
+Runners need only the public key to verify, so any runner behind a load
+balancer accepts any client's token and holds no shared state.  The algorithm
+is pinned to EdDSA: ``alg: none`` and HMAC-with-the-public-key tokens fail.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from jwt.algorithms import OKPAlgorithm
+
+from warmwire.core.endpoint import Endpoint
+from warmwire.core.errors import ConfigurationError
+
+ALGORITHM = "EdDSA"
+DEFAULT_LEEWAY = 5.0
+
+
+class TokenError(Exception):
+    """A token was refused; ``str()`` is safe to show the client (no token text in it)."""
+
+
+def generate_signing_key() -> bytes:
+    """A new Ed25519 private key as PEM (``warmwire keys generate``)."""
+    key = Ed25519PrivateKey.generate()
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def load_signing_key(pem: bytes | str | Path) -> Ed25519PrivateKey:
+    """Load an Ed25519 private key from PEM bytes or a PEM file."""
+    data = Path(pem).read_bytes() if isinstance(pem, Path) else _as_bytes(pem)
+    key = serialization.load_pem_private_key(data, password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ConfigurationError(
+            "the signing key must be an Ed25519 private key; create one with "
+            "'warmwire keys generate'"
+        )
+    return key
+
+
+def load_verify_key(pem: bytes | str | Path) -> Ed25519PublicKey:
+    """Load an Ed25519 public key from PEM bytes or a PEM file."""
+    data = Path(pem).read_bytes() if isinstance(pem, Path) else _as_bytes(pem)
+    key = serialization.load_pem_public_key(data)
+    if not isinstance(key, Ed25519PublicKey):
+        raise ConfigurationError("the verify key must be an Ed25519 public key (PEM)")
+    return key
+
+
+def public_pem(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
+    """The public half as PEM, for ``--verify-key``."""
+    public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
+    return public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def jwks(*keys: Ed25519PublicKey) -> dict[str, Any]:
+    """A JWKS document for ``/.well-known/jwks.json``."""
+    entries = []
+    for key in keys:
+        jwk = json.loads(OKPAlgorithm.to_jwk(key))
+        jwk.update({"alg": ALGORITHM, "use": "sig", "kid": key_id_of(key)})
+        entries.append(jwk)
+    return {"keys": entries}
+
+
+def keys_from_jwks(document: dict[str, Any]) -> list[Ed25519PublicKey]:
+    """The Ed25519 keys of a JWKS document."""
+    found = []
+    for entry in document.get("keys", []):
+        if entry.get("kty") == "OKP" and entry.get("crv") == "Ed25519":
+            key = OKPAlgorithm.from_jwk(entry)
+            if isinstance(key, Ed25519PublicKey):
+                found.append(key)
+    if not found:
+        raise ConfigurationError("the JWKS holds no Ed25519 key")
+    return found
+
+
+def key_id_of(key: Ed25519PublicKey) -> str:
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return raw[:8].hex()
+
+
+@attrs.frozen(slots=True)
+class TokenIssuer:
+    """Mints tokens with the private key."""
+
+    key: Ed25519PrivateKey = attrs.field(repr=False)
+
+    def mint(self, subject: str, allowed_apps: Sequence[str], expires_in: float) -> str:
+        now = int(time.time())
+        claims = {
+            "sub": subject,
+            "allowed_apps": list(allowed_apps),
+            "iat": now,
+            "nbf": now,
+            "exp": now + int(expires_in),
+            "jti": uuid.uuid4().hex,
+        }
+        headers = {"kid": key_id_of(self.key.public_key())}
+        return jwt.encode(claims, self.key, algorithm=ALGORITHM, headers=headers)
+
+
+@attrs.frozen(slots=True)
+class TokenVerifier:
+    """Verifies tokens with public keys only."""
+
+    keys: tuple[Ed25519PublicKey, ...] = attrs.field(repr=False)
+    leeway: float = DEFAULT_LEEWAY
+
+    def verify(self, token: str, endpoint: Endpoint) -> dict[str, Any]:
+        """The claims of a token valid now for ``endpoint``; else :class:`TokenError`."""
+        if not token:
+            raise TokenError("missing token: connect with ?fal_jwt_token=<token> from your backend")
+        for key in self.keys:
+            try:
+                claims: dict[str, Any] = jwt.decode(
+                    token,
+                    key,
+                    algorithms=[ALGORITHM],
+                    leeway=self.leeway,
+                    options={"require": ["exp", "iat", "sub", "allowed_apps"]},
+                )
+                break
+            except jwt.InvalidSignatureError:
+                continue  # maybe signed by another of our keys (rotation)
+            except jwt.ExpiredSignatureError:
+                raise TokenError("token expired: fetch a fresh token and reconnect") from None
+            except jwt.ImmatureSignatureError:
+                raise TokenError(
+                    "token not yet valid (nbf/iat in the future): check clocks"
+                ) from None
+            except jwt.InvalidAlgorithmError:
+                raise TokenError("token algorithm not allowed: tokens must be EdDSA") from None
+            except jwt.MissingRequiredClaimError as exc:
+                raise TokenError(f"token lacks the {exc.claim!r} claim") from None
+            except jwt.InvalidTokenError as exc:
+                raise TokenError(f"malformed token: {type(exc).__name__}") from None
+        else:
+            raise TokenError("token signature is not valid for this runner's keys")
+        allowed = claims["allowed_apps"]
+        if not isinstance(allowed, list) or not all(isinstance(a, str) for a in allowed):
+            raise TokenError("token claim 'allowed_apps' must be a list of app names")
+        if not allows(allowed, endpoint):
+            raise TokenError(f"token is not valid for app {endpoint.app_id!r}")
+        return claims
+
+
+def allows(allowed_apps: Sequence[str], endpoint: Endpoint) -> bool:
+    """Whether an ``allowed_apps`` entry names the endpoint: alias, ``owner/alias``, full path."""
+    names = {endpoint.alias, endpoint.app_id, f"{endpoint.owner}/{endpoint.alias}"}
+    names.add(endpoint.endpoint_path)
+    return any(entry.strip("/") in names for entry in allowed_apps)
+
+
+def _as_bytes(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else value
