@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from warmwire.client._connect import unreachable
 from warmwire.client._messages import interpret, is_skip
 from warmwire.codecs.base import Codec
 from warmwire.core.close_codes import CloseCode
-from warmwire.core.errors import HandshakeError
 from warmwire.transports.websocket import AsyncWebSocket
 
 if TYPE_CHECKING:
@@ -38,10 +38,7 @@ class AsyncRealtimeConnection:
             try:
                 stream = await resolved.transport.connect(spec.url, resolved.options)
             except OSError as exc:
-                raise HandshakeError(
-                    f"cannot reach the runner at {spec.url.scheme}://{spec.url.host_header}: "
-                    f"{exc}; is it running, and is the URL right?"
-                ) from exc
+                raise unreachable(spec.url, exc) from exc
             ws = await AsyncWebSocket.open_client(
                 stream, protocol, close_timeout=spec.close_timeout
             )

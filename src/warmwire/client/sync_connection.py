@@ -10,10 +10,10 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
+from warmwire.client._connect import unreachable
 from warmwire.client._messages import interpret, is_skip
 from warmwire.codecs.base import Codec
 from warmwire.core.close_codes import CloseCode
-from warmwire.core.errors import HandshakeError
 from warmwire.transports.base import SyncTransport
 from warmwire.transports.blocking import SyncWebSocket
 
@@ -39,10 +39,7 @@ class RealtimeConnection:
         try:
             sock = transport.connect_sync(spec.url, resolved.options)
         except OSError as exc:
-            raise HandshakeError(
-                f"cannot reach the runner at {spec.url.scheme}://{spec.url.host_header}: {exc}; "
-                "is it running, and is the URL right?"
-            ) from exc
+            raise unreachable(spec.url, exc) from exc
         ws = SyncWebSocket.open_client(
             sock, protocol, open_timeout=spec.open_timeout, close_timeout=spec.close_timeout
         )

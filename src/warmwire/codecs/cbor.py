@@ -24,7 +24,10 @@ class CborCodec:
         return data
 
     def decode(self, data: bytes | str) -> Any:
-        raw = data.encode() if isinstance(data, str) else data
+        try:
+            raw = data.encode() if isinstance(data, str) else data
+        except UnicodeEncodeError as exc:  # a str holding lone surrogates
+            raise CodecError(f"undecodable CBOR payload: text is not valid UTF-8: {exc}") from None
         try:
             return cbor2.loads(raw)
         except Exception as exc:  # cbor2 raises several types for bad input

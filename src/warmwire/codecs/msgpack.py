@@ -24,7 +24,12 @@ class MsgpackCodec:
         return data
 
     def decode(self, data: bytes | str) -> Any:
-        raw = data.encode() if isinstance(data, str) else data
+        try:
+            raw = data.encode() if isinstance(data, str) else data
+        except UnicodeEncodeError as exc:  # a str holding lone surrogates
+            raise CodecError(
+                f"undecodable msgpack payload: text is not valid UTF-8: {exc}"
+            ) from None
         try:
             return msgpack.unpackb(raw, raw=False, strict_map_key=False)
         except Exception as exc:  # msgpack raises a zoo of types for bad input

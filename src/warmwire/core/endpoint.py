@@ -18,8 +18,14 @@ from warmwire.core.errors import InvalidEndpointError
 NAMESPACES = frozenset({"workflows", "comfy"})
 DEFAULT_PATH = "/realtime"
 
-_LEGACY_ID = re.compile(r"^([0-9]+)-([a-zA-Z0-9-]+)$")
-_SEGMENT = re.compile(r"^[A-Za-z0-9._~-]+$")
+_LEGACY_ID = re.compile(r"([0-9]+)-([a-zA-Z0-9-]+)")
+_SEGMENT_CHARS = re.compile(r"[A-Za-z0-9._~-]+")
+
+
+def _is_segment(text: str) -> bool:
+    # fullmatch, not "^...$": "$" also matches before a trailing newline.  "." and ".."
+    # would be resolved away by URL normalisation and land on another app's path.
+    return _SEGMENT_CHARS.fullmatch(text) is not None and text not in (".", "..")
 
 
 @attrs.frozen(slots=True)
@@ -60,10 +66,10 @@ def normalize_path(path: str) -> str:
             f"Invalid realtime path {path!r}: give a path such as '/realtime'."
         )
     for segment in stripped.split("/"):
-        if not _SEGMENT.match(segment):
+        if not _is_segment(segment):
             raise InvalidEndpointError(
                 f"Invalid realtime path {path!r}: segment {segment!r} may only use "
-                "letters, digits and '._~-'."
+                "letters, digits and '._~-' (and may not be '.' or '..')."
             )
     return f"/{stripped}"
 
@@ -78,14 +84,14 @@ def parse_app_id(app_id: str, path: str = DEFAULT_PATH) -> Endpoint:
     text = app_id.strip().strip("/")
     parts = text.split("/") if text else []
     if len(parts) == 1:
-        legacy = _LEGACY_ID.match(parts[0])
+        legacy = _LEGACY_ID.fullmatch(parts[0])
         if legacy is None:
             raise _bad_id(app_id)
         parts = [legacy.group(1), legacy.group(2)]
     namespace = None
     if parts and parts[0] in NAMESPACES:
         namespace, parts = parts[0], parts[1:]
-    if len(parts) < 2 or not all(_SEGMENT.match(p) for p in parts):
+    if len(parts) < 2 or not all(_is_segment(p) for p in parts):
         raise _bad_id(app_id)
     owner, alias, rest = parts[0], parts[1], parts[2:]
     # An id may already end with the realtime path ("acme/stylize/realtime").

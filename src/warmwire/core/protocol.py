@@ -126,9 +126,9 @@ class _Protocol:
 
     # -- frames -----------------------------------------------------------
     def _receive_frames(self, data: bytes | None) -> None:
-        assert self._conn is not None
         if self.state is State.CLOSED:
             return  # Bytes after a failure or the close are ignored, as RFC 6455 allows.
+        assert self._conn is not None
         if data is None:
             self._conn.receive_data(None)
         elif data:
@@ -151,7 +151,7 @@ class _Protocol:
                 self._on_close(event)
 
     def _assemble(self, data: bytes | bytearray | str, finished: bool) -> None:
-        self._size += len(data)
+        self._size += len(data) if not isinstance(data, str) else _utf8_len(data)
         limit = self.max_message_size
         if limit is not None and self._size > limit:
             self._parts.clear()
@@ -233,6 +233,13 @@ class ClientProtocol(_Protocol):
         if self.state is not State.CONNECTING:
             self._receive_frames(data)
             return
+        if data is not None and not data:
+            return  # an empty read is not the end of the stream (h11 would take b"" as EOF)
+        if data is None and self._reject is not None:
+            # A refusal whose body runs until the connection closes: EOF ends the body.
+            self._feed_handshake(b"")
+            if self.close_transport:
+                return
         if data is None:
             self.state = State.CLOSED
             self.close_transport = True
@@ -240,6 +247,9 @@ class ClientProtocol(_Protocol):
                 "the runner closed the connection during the opening handshake; "
                 "check the URL points at a warmwire or fal runner"
             )
+        self._feed_handshake(data)
+
+    def _feed_handshake(self, data: bytes) -> None:
         try:
             self._handshake.receive_data(data)
             for event in self._handshake.events():
@@ -302,8 +312,14 @@ class ServerProtocol(_Protocol):
         if self.state is not State.CONNECTING:
             self._receive_frames(data)
             return
-        if self._responded or self._handshake is not None:
-            return  # waiting on the application's answer; later bytes stay in h11's buffer
+        if data is not None and not data:
+            return  # an empty read is not the end of the stream (h11 would take b"" as EOF)
+        if self._handshake is not None:
+            # Waiting on the application's answer: keep the bytes (and EOF) in h11's
+            # buffer; accept() replays them as frames.
+            if not self._h11.trailing_data[1]:
+                self._h11.receive_data(b"" if data is None else data)
+            return
         try:
             self._h11.receive_data(b"" if data is None else data)
             self._read_request()
@@ -372,8 +388,10 @@ class ServerProtocol(_Protocol):
         self._conn = self._handshake.connection
         assert self._conn is not None
         self.state = State.OPEN
-        trailing, _closed = self._h11.trailing_data
+        trailing, closed = self._h11.trailing_data
         self._receive_frames(trailing)
+        if closed:
+            self._receive_frames(None)
 
     def respond(self, status: int, body: bytes = b"", headers: Headers = ()) -> None:
         """Answer the request (plain, or an upgrade being refused) and close the connection."""
@@ -387,7 +405,8 @@ class ServerProtocol(_Protocol):
         all_headers += [(b"content-length", str(len(body)).encode()), (b"connection", b"close")]
         try:
             self._out += self._h11.send(h11.Response(status_code=status, headers=all_headers))
-            self._out += self._h11.send(h11.Data(data=body))
+            if self._request is None or self._request.method != b"HEAD":
+                self._out += self._h11.send(h11.Data(data=body))
             self._out += self._h11.send(h11.EndOfMessage())
         except h11.LocalProtocolError as exc:
             raise ProtocolError(f"cannot send the HTTP response: {exc}") from None
@@ -415,6 +434,11 @@ def _is_upgrade(request: h11.Request) -> bool:
 
 def _decode_headers(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
     return tuple((k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in headers)
+
+
+def _utf8_len(text: str) -> int:
+    # The limit is in bytes; str.isascii() is O(1) in CPython, so ASCII text costs nothing.
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 def _truncate_reason(reason: str) -> str:
