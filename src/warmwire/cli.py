@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from warmwire.core.errors import WarmwireError
+from warmwire.core.errors import ConfigurationError, WarmwireError
 
 if TYPE_CHECKING:
     from warmwire.runner import App
@@ -48,9 +48,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args)
-    except (UsageError, WarmwireError) as exc:
+    except (UsageError, ConfigurationError) as exc:
         _error(args.command, str(exc))
         return EXIT_USAGE
+    except WarmwireError as exc:
+        _error(args.command, str(exc))
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         _error(args.command, "interrupted")
         return EXIT_INTERRUPTED
@@ -83,7 +86,9 @@ def _add_serve(subparsers: Any) -> None:
         metavar="MODULE:CLASS",
         help="an App subclass to serve, e.g. warmwire.examples.echo:Echo",
     )
-    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default %(default)s)")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="interface to bind (default %(default)s)"
+    )
     serve.add_argument(
         "--port", type=int, default=8080, help="TCP port; 0 picks a free one (default %(default)s)"
     )
@@ -116,7 +121,8 @@ def _serve(args: argparse.Namespace) -> int:
         hint = ""
         if exc.errno == errno.EADDRINUSE:
             hint = "; another process uses that port: pick another with --port, or --port 0"
-        _error("serve", f"cannot listen: {exc}{hint}")
+        where = args.uds or f"{args.host}:{args.port}"
+        _error("serve", f"cannot listen on {where}: {exc}{hint}")
         return EXIT_FAILURE
     return EXIT_OK
 
@@ -145,16 +151,12 @@ async def _serve_until_signal(args: argparse.Namespace, apps: list[type[App]]) -
 async def _wait_for_stop_signal() -> None:
     """Return at SIGINT or SIGTERM, so leaving ``serve()`` drains and tears down in order."""
     try:
-        receiver = anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM)
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                logging.getLogger("warmwire.cli").info("received %s", signal.Signals(signum).name)
+                return
     except NotImplementedError:  # Windows: Ctrl+C arrives as KeyboardInterrupt instead
         await anyio.sleep_forever()
-        return
-    with receiver as signals:
-        async for signum in signals:
-            logging.getLogger("warmwire.runner").info(
-                "received %s", signal.Signals(signum).name
-            )
-            return
 
 
 def load_app(target: str) -> type[App]:
@@ -167,20 +169,22 @@ def load_app(target: str) -> type[App]:
 
     module_name, sep, class_name = target.partition(":")
     if not sep or not module_name or not class_name:
-        raise UsageError(
-            f"{target!r} is not MODULE:CLASS; write e.g. warmwire.examples.echo:Echo"
-        )
+        raise UsageError(f"{target!r} is not MODULE:CLASS; write e.g. warmwire.examples.echo:Echo")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name is not None and module_name.startswith(exc.name):
+        if exc.name is not None and (
+            module_name == exc.name or module_name.startswith(exc.name + ".")
+        ):
             raise UsageError(
                 f"cannot import {module_name!r} (from {target!r}): no module named {exc.name!r}; "
                 "check the spelling, run from the directory that contains it, or install it"
             ) from None
-        raise UsageError(f"importing {module_name!r} failed: {exc}; install what it needs") from None
+        raise UsageError(
+            f"importing {module_name!r} failed: {exc}; install what it needs"
+        ) from None
     obj = module
     for part in class_name.split("."):
         try:
@@ -191,8 +195,10 @@ def load_app(target: str) -> type[App]:
                 "check the class name and its capitalisation"
             ) from None
     if not (isinstance(obj, type) and issubclass(obj, App)):
+        what = "a class" if isinstance(obj, type) else f"a {type(obj).__name__}"
         raise UsageError(
-            f"{target!r} is {type(obj).__name__} {obj!r}, not a warmwire runner.App subclass"
+            f"{target!r} is {what}, not a subclass of warmwire.runner.App; "
+            "name the App subclass that declares the @runner.realtime endpoints"
         )
     return obj
 
@@ -221,7 +227,9 @@ def _add_demo(subparsers: Any) -> None:
         help="frame size (default 640x480)",
     )
     demo.add_argument(
-        "--codec", default="msgpack", help="msgpack, cbor, json, or a plugin's (default %(default)s)"
+        "--codec",
+        default="msgpack",
+        help="msgpack, cbor, json, or a plugin's (default %(default)s)",
     )
     demo.add_argument(
         "--effect", default="posterize", help="stylize effect to apply (default %(default)s)"

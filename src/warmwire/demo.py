@@ -88,14 +88,13 @@ class DemoReport:
     def table(self) -> Table:
         """The summary a person reads at the end of the demo."""
         table = Table(
-            title=(
-                f"warmwire demo: {self.frames} frames {self.width}x{self.height}, "
-                f"effect {self.effect}, codec {self.codec}"
-            ),
-            caption="round trip = send one frame, wait for its result (one connection, loopback)",
+            title="warmwire demo",
+            caption="round trip: send a frame, await its result",
         )
         table.add_column("metric")
         table.add_column("value", justify="right")
+        table.add_row("frames", f"{self.frames} x {self.width}x{self.height} JPEG")
+        table.add_row("effect / codec", f"{self.effect} / {self.codec}", end_section=True)
         table.add_row("round-trip p50 (ms)", f"{self.p50_ms:.2f}")
         table.add_row("round-trip p95 (ms)", f"{self.p95_ms:.2f}")
         table.add_row("round-trip p99 (ms)", f"{self.p99_ms:.2f}")
