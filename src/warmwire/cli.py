@@ -98,6 +98,7 @@ def _add_serve(subparsers: Any) -> None:
         action="store_true",
         help="accept connections without credentials (loopback only; local experiments)",
     )
+    _add_auth_options(serve)
     _add_backend(serve)
     serve.add_argument(
         "--log-level",
@@ -109,7 +110,10 @@ def _add_serve(subparsers: Any) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    apps = [load_app(target) for target in args.apps]
+    return _serve_apps(args, [load_app(target) for target in args.apps])
+
+
+def _serve_apps(args: argparse.Namespace, apps: list[type[App]]) -> int:
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -136,6 +140,7 @@ async def _serve_until_signal(args: argparse.Namespace, apps: list[type[App]]) -
         port=args.port,
         uds=args.uds,
         insecure_no_auth=args.insecure_no_auth,
+        auth=_runner_auth(args),
     ) as server:
         cold_start = server.cold_start or 0.0
         # Scripts and tests read this line to find the runner: keep its shape.
@@ -303,7 +308,126 @@ def _version() -> str:
         return "unknown"
 
 
-COMMANDS: list[Callable[[Any], None]] = [_add_serve, _add_demo]
+# --- auth: keys, token-server, token ------------------------------------------------------------
+
+
+def _add_auth_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("authentication")
+    group.add_argument(
+        "--signing-key",
+        metavar="PEM",
+        help="Ed25519 private key: mint tokens (POST /tokens/) and verify them",
+    )
+    group.add_argument(
+        "--verify-key", metavar="PEM", help="Ed25519 public key: verify tokens minted elsewhere"
+    )
+    group.add_argument(
+        "--jwks-url", metavar="URL", help="fetch verify keys from a token server's JWKS at start"
+    )
+    group.add_argument(
+        "--key-file",
+        metavar="PATH",
+        help="API keys, one 'key_id:key_secret' a line (also $WARMWIRE_KEYS)",
+    )
+    group.add_argument(
+        "--leeway", type=float, default=5.0, help="clock leeway for token times, in seconds"
+    )
+
+
+def _runner_auth(args: argparse.Namespace) -> Any:
+    """The runner's auth from the CLI options; ``None`` when none is given."""
+    from warmwire.auth.keys import load_keys
+    from warmwire.auth.runner_auth import RunnerAuth
+
+    if args.insecure_no_auth:
+        return None
+    keys = load_keys(args.key_file)
+    if not (args.signing_key or args.verify_key or args.jwks_url or len(keys)):
+        return None
+    return RunnerAuth.from_files(
+        keys=keys,
+        signing_key=args.signing_key,
+        verify_key=args.verify_key,
+        jwks_url=args.jwks_url,
+        leeway=args.leeway,
+    )
+
+
+def _add_keys(subparsers: Any) -> None:
+    keys = subparsers.add_parser("keys", help="create signing keys")
+    actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    generate = actions.add_parser(
+        "generate", help="write a new Ed25519 signing key (PEM) and its public key (.pub)"
+    )
+    generate.add_argument("path", help="where to write the private key, e.g. signing.pem")
+    generate.set_defaults(handler=_keys_generate)
+
+
+def _keys_generate(args: argparse.Namespace) -> int:
+    from warmwire.auth.tokens import generate_signing_key, load_signing_key, public_pem
+
+    pem = generate_signing_key()
+    path = args.path
+    if os.path.exists(path):
+        raise UsageError(f"{path} exists; choose another path or remove it first")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(pem)
+    with open(f"{path}.pub", "wb") as out:
+        out.write(public_pem(load_signing_key(pem)))
+    print(f"wrote {path} (keep it secret) and {path}.pub (give it to runners: --verify-key)")
+    return EXIT_OK
+
+
+def _add_token_server(subparsers: Any) -> None:
+    server = subparsers.add_parser(
+        "token-server",
+        help="run only the token service (POST /tokens/, JWKS) for a fleet of runners",
+    )
+    server.add_argument("--host", default="127.0.0.1")
+    server.add_argument("--port", type=int, default=8081)
+    server.add_argument("--signing-key", metavar="PEM", required=True)
+    server.add_argument("--key-file", metavar="PATH", help="API keys (also $WARMWIRE_KEYS)")
+    _add_backend(server)
+    server.set_defaults(handler=_token_server, verify_key=None, jwks_url=None, leeway=5.0)
+    server.set_defaults(insecure_no_auth=False, uds=None, log_level="info")
+
+
+def _token_server(args: argparse.Namespace) -> int:
+    return _serve_apps(args, [])
+
+
+def _add_token(subparsers: Any) -> None:
+    token = subparsers.add_parser("token", help="mint a token at a runner's token service")
+    token.add_argument("app", help="the app the token is for, e.g. warmwire/echo")
+    token.add_argument("--url", help="the runner or token server (default $WARMWIRE_URL)")
+    token.add_argument("--key", help="API key id:secret (default $WARMWIRE_KEY)")
+    token.add_argument("--expiration", type=int, default=120, help="seconds (10..3600)")
+    token.set_defaults(handler=_token)
+
+
+def _token(args: argparse.Namespace) -> int:
+    from warmwire.auth.keys import KEY_ENV, parse_key
+    from warmwire.auth.strategies import MintedToken
+    from warmwire.core.endpoint import parse_app_id, parse_runner_url
+
+    url = args.url or os.environ.get("WARMWIRE_URL")
+    key = args.key or os.environ.get(KEY_ENV)
+    if not url or not key:
+        raise UsageError("give --url and --key (or $WARMWIRE_URL and $WARMWIRE_KEY)")
+    strategy = MintedToken(parse_key(key), args.expiration)
+    creds = strategy.credentials_sync(parse_app_id(args.app), parse_runner_url(url))
+    print(creds.token)
+    return EXIT_OK
+
+
+COMMANDS: list[Callable[[Any], None]] = [
+    _add_serve,
+    _add_demo,
+    _add_keys,
+    _add_token_server,
+    _add_token,
+]
 """Each adds one subcommand to the ``warmwire`` parser; later commands append here."""
 
 

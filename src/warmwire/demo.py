@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import secrets
 import time
 
 import anyio
@@ -30,6 +31,9 @@ from rich.table import Table
 
 import warmwire
 from warmwire import runner
+from warmwire.auth.keys import ApiKey, KeyStore
+from warmwire.auth.runner_auth import RunnerAuth
+from warmwire.auth.tokens import generate_signing_key, load_signing_key
 from warmwire.codecs.base import FrameKind
 from warmwire.examples.stylize import EFFECTS, Stylize
 from warmwire.plugins import get_codec
@@ -185,7 +189,14 @@ async def run_demo_async(
 
     console.print(f"Starting an embedded runner with [bold]{Stylize.app_id}[/] on loopback…")
     failure: Exception | None = None
-    async with runner.serve(Stylize, host="127.0.0.1", port=0, insecure_no_auth=True) as server:
+    # The real flow, with throwaway credentials: a dev API key, a signing key;
+    # the client mints a short-lived token at the runner's token service and
+    # connects with that JWT, as a browser would.
+    dev_key = ApiKey("demo", secrets.token_urlsafe(24))
+    auth = RunnerAuth.create(
+        keys=KeyStore([dev_key]), signing_key=load_signing_key(generate_signing_key())
+    )
+    async with runner.serve(Stylize, host="127.0.0.1", port=0, auth=auth) as server:
         cold_start = server.cold_start or 0.0
         console.print(
             f"Runner ready at {server.url} (cold start {cold_start * 1000:.1f} ms). "
@@ -195,7 +206,9 @@ async def run_demo_async(
         # An exception escaping this block would reach the caller wrapped in the
         # server's task-group ExceptionGroup; carry it out plainly instead.
         try:
-            stream = await _stream(server.url, camera, frames, codec, effect, text_frames, console)
+            stream = await _stream(
+                server.url, str(dev_key), camera, frames, codec, effect, text_frames, console
+            )
         except Exception as exc:
             failure = exc
     if failure is not None:
@@ -219,6 +232,7 @@ async def run_demo_async(
 
 async def _stream(
     url: str,
+    key: str,
     camera: SyntheticCamera,
     frames: int,
     codec: str,
@@ -236,7 +250,7 @@ async def _stream(
         TimeElapsedColumn(),
         console=console,
     )
-    async with warmwire.realtime_async(Stylize.app_id, url=url, codec=codec) as conn:
+    async with warmwire.realtime_async(Stylize.app_id, url=url, codec=codec, key=key) as conn:
         with progress:
             task = progress.add_task("frames", total=frames)
             started = time.perf_counter()

@@ -160,7 +160,6 @@ class Runner:
                 session.dropped,
             )
 
-
     async def _authorised(
         self, ws: AsyncWebSocket, decision: Admitted, request: UpgradeRequest
     ) -> bool:
@@ -191,6 +190,13 @@ class RunningServer:
     @property
     def cold_start(self) -> float | None:
         return self.runner.cold_start
+
+
+def _sole(exc: Exception) -> Exception:
+    inner = getattr(exc, "exceptions", None)
+    if isinstance(inner, tuple) and len(inner) == 1 and isinstance(inner[0], Exception):
+        return _sole(inner[0])
+    return exc
 
 
 def _instantiate(apps: Iterable[App | type[App]]) -> list[App]:
@@ -262,10 +268,15 @@ async def serve(
                 scheme = "wss"
             shown = f"[{host}]" if ":" in host else host
             url = f"{scheme}://{shown}:{bound_port}"
-        async with listener, anyio.create_task_group() as tg:
-            tg.start_soon(listener.serve, runner.handle, tg)
-            log.info("listening on %s", url)
-            yield RunningServer(runner, url, bound_port)
-            tg.cancel_scope.cancel()
+        try:
+            async with listener, anyio.create_task_group() as tg:
+                tg.start_soon(listener.serve, runner.handle, tg)
+                log.info("listening on %s", url)
+                yield RunningServer(runner, url, bound_port)
+                tg.cancel_scope.cancel()
+        except Exception as exc:
+            # An error in the caller's block comes back wrapped in the task group's
+            # exception group; give the caller its own exception back.
+            raise _sole(exc) from None
     finally:
         await runner.shutdown()

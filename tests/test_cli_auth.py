@@ -1,0 +1,147 @@
+"""Auth from the command line: keys generate, token-server, token, and a fleet runner
+that verifies with the public key only (tokens minted by another process)."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+import httpx
+import pytest
+from test_cli import CLI, ENV, URL_LINE, LineReader, run_cli
+
+import warmwire
+from warmwire import runner
+from warmwire.auth.runner_auth import RunnerAuth
+from warmwire.examples.echo import Echo
+
+SECRET = "s3cret-for-tests"
+
+
+@pytest.fixture
+def keydir(tmp_path: Path) -> Path:
+    done = run_cli("keys", "generate", str(tmp_path / "signing.pem"))
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "signing.pem").stat().st_mode & 0o077 == 0  # private key: owner only
+    assert (tmp_path / "signing.pem.pub").read_text().startswith("-----BEGIN PUBLIC KEY-----")
+    (tmp_path / "keys.txt").write_text(f"# dev keys\ndev:{SECRET}\n")
+    return tmp_path
+
+
+@pytest.fixture
+def token_server(keydir: Path) -> Iterator[str]:
+    """``warmwire token-server`` in its own process; yields its ws:// URL."""
+    args = ["token-server", "--port", "0", "--signing-key", str(keydir / "signing.pem")]
+    proc = subprocess.Popen(
+        [*CLI, *args, "--key-file", str(keydir / "keys.txt")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=ENV,
+    )
+    output = LineReader(proc)
+    try:
+        yield output.wait_for(URL_LINE).group(1)
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
+        logs = output.finish()
+        assert SECRET not in logs
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+
+def test_keys_generate_refuses_to_overwrite(keydir: Path) -> None:
+    done = run_cli("keys", "generate", str(keydir / "signing.pem"))
+    assert done.returncode == 2
+    assert "exists" in done.stderr
+
+
+def mint(token_url: str, app: str) -> str:
+    http_url = token_url.replace("ws://", "http://")
+    response = httpx.post(
+        f"{http_url}/tokens/",
+        headers={"authorization": f"Key dev:{SECRET}"},
+        json={"allowed_apps": [app], "token_expiration": 60},
+    )
+    response.raise_for_status()
+    token: str = response.json()
+    return token
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("source", ["verify-key", "jwks-url"])
+async def test_public_key_runner_accepts_tokens_from_another_process(
+    token_server: str, keydir: Path, source: str
+) -> None:
+    http_url = token_server.replace("ws://", "http://")
+    if source == "verify-key":
+        auth = RunnerAuth.from_files(verify_key=keydir / "signing.pem.pub")
+    else:
+        auth = await anyio.to_thread.run_sync(
+            lambda: RunnerAuth.from_files(jwks_url=f"{http_url}/.well-known/jwks.json")
+        )
+    assert auth.service is None  # this runner cannot mint, only verify
+
+    async with runner.serve(Echo, auth=auth) as server:
+        with anyio.fail_after(20):
+            async with warmwire.realtime_async(
+                "warmwire/echo",
+                url=server.url,
+                token_provider=lambda path: mint(token_server, "echo"),
+            ) as conn:
+                await conn.send({"n": 1})
+                assert await conn.recv() == {"n": 1}
+            # A token for another app is refused by the fleet runner.
+            async with warmwire.realtime_async(
+                "warmwire/echo", url=server.url, token=mint(token_server, "other")
+            ) as conn:
+                with pytest.raises(warmwire.UnauthorizedError, match="not valid for app"):
+                    await conn.recv()
+
+
+def test_token_command_mints_from_the_token_server(token_server: str) -> None:
+    done = run_cli("token", "warmwire/echo", "--url", token_server, "--key", f"dev:{SECRET}")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count(".") == 2  # header.claims.signature
+    bad = run_cli("token", "warmwire/echo", "--url", token_server, "--key", "dev:bogus-7f3a")
+    assert bad.returncode != 0
+    assert "401" in bad.stderr
+    assert "bogus-7f3a" not in bad.stderr
+
+
+def test_serve_with_signing_key_round_trips(keydir: Path) -> None:
+    args = ["serve", "warmwire.examples.echo:Echo", "--port", "0"]
+    proc = subprocess.Popen(
+        [
+            *CLI,
+            *args,
+            "--signing-key",
+            str(keydir / "signing.pem"),
+            "--key-file",
+            str(keydir / "keys.txt"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=ENV,
+    )
+    output = LineReader(proc)
+    try:
+        url = output.wait_for(URL_LINE).group(1)
+        with warmwire.realtime("warmwire/echo", url=url, key=f"dev:{SECRET}") as conn:
+            conn.send({"n": 2})
+            assert conn.recv(timeout=10) == {"n": 2}
+        with warmwire.realtime("warmwire/echo", url=url) as conn:
+            with pytest.raises(warmwire.UnauthorizedError, match="missing token"):
+                conn.recv(timeout=10)
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
+        logs = output.finish()
+        assert proc.stdout is not None
+        proc.stdout.close()
+    assert SECRET not in logs
