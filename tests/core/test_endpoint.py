@@ -255,7 +255,11 @@ def test_parse_app_id_only_raises_invalid_endpoint(app_id: str, path: str) -> No
         ("ws://127.0.0.1:8080", RunnerUrl("ws", "127.0.0.1", 8080), "127.0.0.1:8080"),
         ("ws://runner.local", RunnerUrl("ws", "runner.local", 80), "runner.local"),
         ("ws://runner.local:80", RunnerUrl("ws", "runner.local", 80), "runner.local"),
-        ("wss://runner.example.com", RunnerUrl("wss", "runner.example.com", 443), "runner.example.com"),
+        (
+            "wss://runner.example.com",
+            RunnerUrl("wss", "runner.example.com", 443),
+            "runner.example.com",
+        ),
         ("wss://h:8443", RunnerUrl("wss", "h", 8443), "h:8443"),
         ("wss://h:80", RunnerUrl("wss", "h", 80), "h:80"),
         ("http://h", RunnerUrl("ws", "h", 80), "h"),

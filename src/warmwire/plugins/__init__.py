@@ -15,7 +15,13 @@ from warmwire.plugins.registry import (
 
 
 def _is_codec(obj: object) -> bool:
-    return isinstance(obj, Codec) and isinstance(getattr(obj, "name", None), str)
+    # A codec *class* passes the runtime Protocol check through its class
+    # attributes, then fails at encode(); only instances are codecs.
+    return (
+        not isinstance(obj, type)
+        and isinstance(obj, Codec)
+        and isinstance(getattr(obj, "name", None), str)
+    )
 
 
 def _has(*methods: str) -> Any:

@@ -1,0 +1,1132 @@
+"""The sans-IO protocol state machines (warmwire.core.protocol), driven by bytes alone.
+
+No sockets and no event loop: a ClientProtocol and a ServerProtocol talk to each
+other by passing ``data_to_send()`` into ``receive_data()``; hand-built frames
+cover what a well-behaved peer would never send.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import h11
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from wsproto.frame_protocol import XorMaskerSimple
+
+from warmwire.core.close_codes import CloseCode
+from warmwire.core.errors import HandshakeError, ProtocolError
+from warmwire.core.events import (
+    BadRequest,
+    Closed,
+    Event,
+    HttpRequest,
+    Initiator,
+    Message,
+    Opened,
+    Pong,
+    Rejected,
+    UpgradeRequest,
+)
+from warmwire.core.handshake import rejection_error
+from warmwire.core.protocol import (
+    MAX_REJECT_BODY,
+    ClientProtocol,
+    ServerProtocol,
+    State,
+)
+
+TARGET = "/acme/stylize/realtime?fal_jwt_token=tok"
+
+OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+
+
+# -- helpers ------------------------------------------------------------------------
+
+
+def frame(
+    opcode: int,
+    payload: bytes,
+    *,
+    fin: bool = True,
+    mask: bytes | None = b"\x37\xfa\x21\x3d",
+    rsv: int = 0,
+) -> bytes:
+    """Build one WebSocket frame by hand (masked, as a client sends, unless ``mask=None``)."""
+    first = (0x80 if fin else 0) | (rsv << 4) | opcode
+    mask_bit = 0 if mask is None else 0x80
+    n = len(payload)
+    if n < 126:
+        header = bytes([first, mask_bit | n])
+    elif n < 1 << 16:
+        header = bytes([first, mask_bit | 126]) + struct.pack("!H", n)
+    else:
+        header = bytes([first, mask_bit | 127]) + struct.pack("!Q", n)
+    if mask is None:
+        return header + payload
+    return header + mask + bytes(XorMaskerSimple(mask).process(bytearray(payload)))
+
+
+def close_payload(code: int, reason: str = "") -> bytes:
+    return struct.pack("!H", code) + reason.encode()
+
+
+def parse_frames(data: bytes) -> list[tuple[int, bool, bytes]]:
+    """Decode unmasked or masked frames into (opcode, fin, payload) triples."""
+    frames = []
+    i = 0
+    while i < len(data):
+        b0, b1 = data[i], data[i + 1]
+        i += 2
+        n = b1 & 0x7F
+        if n == 126:
+            (n,) = struct.unpack("!H", data[i : i + 2])
+            i += 2
+        elif n == 127:
+            (n,) = struct.unpack("!Q", data[i : i + 8])
+            i += 8
+        payload = data[i + (4 if b1 & 0x80 else 0) : i + (4 if b1 & 0x80 else 0) + n]
+        if b1 & 0x80:
+            payload = bytes(XorMaskerSimple(data[i : i + 4]).process(bytearray(payload)))
+            i += 4
+        i += n
+        frames.append((b0 & 0x0F, bool(b0 & 0x80), payload))
+    return frames
+
+
+def close_code_of(data: bytes) -> int | None:
+    """The status code of the (single) close frame in ``data``, or None without one."""
+    closes = [p for op, _, p in parse_frames(data) if op == OP_CLOSE]
+    assert len(closes) <= 1
+    if not closes:
+        return None
+    if not closes[0]:
+        return CloseCode.NO_STATUS
+    return int(struct.unpack("!H", closes[0][:2])[0])
+
+
+def parse_response(data: bytes, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+    """Parse an HTTP response with h11 (as an independent client would)."""
+    conn = h11.Connection(h11.CLIENT)
+    conn.send(h11.Request(method=method, target="/", headers=[("host", "runner")]))
+    conn.send(h11.EndOfMessage())
+    conn.receive_data(data)
+    status = 0
+    headers: dict[str, str] = {}
+    body = b""
+    while True:
+        event = conn.next_event()
+        if isinstance(event, h11.Response):
+            status = event.status_code
+            headers = {k.decode(): v.decode() for k, v in event.headers}
+        elif isinstance(event, h11.Data):
+            body += event.data
+        elif isinstance(event, h11.EndOfMessage):
+            return status, headers, body
+        else:  # pragma: no cover - a malformed response fails the test here
+            raise AssertionError(f"incomplete response: {event!r}")
+
+
+def feed(proto: ClientProtocol | ServerProtocol, *chunks: bytes | None) -> list[Event]:
+    for chunk in chunks:
+        proto.receive_data(chunk)
+    return proto.events()
+
+
+def upgrade(
+    *,
+    subprotocols: Sequence[str] = (),
+    headers: Iterable[tuple[str, str]] = (),
+    client_max: int | None = 1 << 24,
+    server_max: int | None = 1 << 24,
+) -> tuple[ClientProtocol, ServerProtocol, UpgradeRequest]:
+    """A client and a server with the upgrade request delivered, not yet answered."""
+    client = ClientProtocol(
+        host="runner.test",
+        target=TARGET,
+        headers=headers,
+        subprotocols=subprotocols,
+        max_message_size=client_max,
+    )
+    server = ServerProtocol(max_message_size=server_max)
+    events = feed(server, client.data_to_send())
+    assert len(events) == 1
+    assert isinstance(events[0], UpgradeRequest)
+    return client, server, events[0]
+
+
+def open_pair(
+    subprotocol: str | None = None, **kwargs: Any
+) -> tuple[ClientProtocol, ServerProtocol]:
+    client, server, _ = upgrade(**kwargs)
+    server.accept(subprotocol)
+    events = feed(client, server.data_to_send())
+    assert events == [Opened(subprotocol, ())]
+    assert client.state is State.OPEN
+    assert server.state is State.OPEN
+    return client, server
+
+
+def http_request(request: bytes, **kwargs: Any) -> tuple[ServerProtocol, list[Event]]:
+    server = ServerProtocol(**kwargs)
+    return server, feed(server, request)
+
+
+# -- opening handshake ------------------------------------------------------------
+
+
+def test_client_sends_a_websocket_upgrade_request() -> None:
+    client = ClientProtocol(host="runner.test", target=TARGET, subprotocols=["msgpack", "json"])
+    request = client.data_to_send()
+    head = request.decode("latin-1").lower()
+    assert request.startswith(f"GET {TARGET} HTTP/1.1\r\n".encode())
+    assert request.endswith(b"\r\n\r\n")
+    assert "host: runner.test\r\n" in head
+    assert "upgrade: websocket\r\n" in head
+    assert "sec-websocket-version: 13\r\n" in head
+    assert "sec-websocket-protocol: msgpack, json\r\n" in head
+    assert client.state is State.CONNECTING
+    assert client.data_to_send() == b""  # data_to_send() forgets what it returned
+
+
+def test_handshake_with_subprotocols() -> None:
+    client, server, request = upgrade(subprotocols=["msgpack", "json"])
+    assert request.target == TARGET
+    assert request.subprotocols == ("msgpack", "json")
+    assert request.header("Host") == "runner.test"
+    assert request.header("SEC-WEBSOCKET-PROTOCOL") == "msgpack, json"
+    assert request.header("x-missing") is None
+    assert server.state is State.CONNECTING
+
+    server.accept("json")
+    response = server.data_to_send()
+    assert response.startswith(b"HTTP/1.1 101 ")
+    assert b"sec-websocket-protocol: json\r\n" in response.lower()
+    events = feed(client, response)
+    assert events == [Opened("json", ())]
+    assert client.state is State.OPEN
+    assert server.state is State.OPEN
+    assert not client.close_transport
+    assert not server.close_transport
+
+
+def test_handshake_without_subprotocol() -> None:
+    client, server, request = upgrade()
+    assert request.subprotocols == ()
+    server.accept()
+    assert feed(client, server.data_to_send()) == [Opened(None, ())]
+
+
+def test_handshake_extra_headers_both_ways() -> None:
+    client, server, request = upgrade(headers=[("Authorization", "Key id:secret")])
+    assert request.header("authorization") == "Key id:secret"
+    server.accept(None, headers=(("X-Runner-Id", "r-1"),))
+    (opened,) = feed(client, server.data_to_send())
+    assert isinstance(opened, Opened)
+    assert ("x-runner-id", "r-1") in opened.headers
+
+
+def test_accept_an_unoffered_subprotocol_is_refused() -> None:
+    _, server, _ = upgrade(subprotocols=["msgpack"])
+    with pytest.raises(ProtocolError, match="cannot accept"):
+        server.accept("cbor")
+
+
+def test_accept_needs_a_pending_upgrade() -> None:
+    server = ServerProtocol()
+    with pytest.raises(ProtocolError, match="pending WebSocket upgrade"):
+        server.accept()
+    _, server, _ = upgrade()
+    server.accept()
+    with pytest.raises(ProtocolError, match="pending WebSocket upgrade"):
+        server.accept()
+
+
+def test_accept_on_a_plain_request_is_refused() -> None:
+    server, _ = http_request(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    with pytest.raises(ProtocolError):
+        server.accept()
+
+
+def test_handshake_split_byte_by_byte() -> None:
+    client = ClientProtocol(host="runner.test", target=TARGET, subprotocols=["cbor"])
+    server = ServerProtocol()
+    events: list[Event] = []
+    for byte in client.data_to_send():
+        events += feed(server, bytes([byte]))
+    assert [type(e) for e in events] == [UpgradeRequest]
+    server.accept("cbor")
+    events = []
+    for byte in server.data_to_send():
+        events += feed(client, bytes([byte]))
+    assert events == [Opened("cbor", ())]
+
+
+def test_empty_chunks_are_not_end_of_stream() -> None:
+    client = ClientProtocol(host="runner.test", target=TARGET)
+    server = ServerProtocol()
+    request = client.data_to_send()
+    assert feed(server, b"", request[:10], b"", request[10:], b"")[0].target == TARGET  # type: ignore[union-attr]
+    server.accept()
+    response = server.data_to_send()
+    assert feed(client, b"", response[:5], b"", response[5:]) == [Opened(None, ())]
+    client.send_message("hi")
+    assert feed(server, b"", client.data_to_send(), b"") == [Message("hi")]
+
+
+def test_frames_in_the_same_chunk_as_the_101_response() -> None:
+    client, server, _ = upgrade()
+    server.accept()
+    server.send_message(b"first")
+    server.send_message("second")
+    events = feed(client, server.data_to_send())
+    assert events == [Opened(None, ()), Message(b"first"), Message("second")]
+
+
+def test_frames_in_the_same_chunk_as_the_upgrade_request() -> None:
+    # An eager client (or a proxy coalescing writes) may send frames right behind
+    # the request; they must surface once the upgrade is accepted.
+    client = ClientProtocol(host="runner.test", target=TARGET)
+    server = ServerProtocol()
+    data = client.data_to_send() + frame(OP_BINARY, b"early") + frame(OP_TEXT, b"bird")
+    (request,) = feed(server, data)
+    assert isinstance(request, UpgradeRequest)
+    server.accept()
+    assert server.events() == [Message(b"early"), Message("bird")]
+
+
+def test_frames_arriving_while_the_upgrade_is_pending() -> None:
+    # The application may take a while (auth) before accept(): bytes read meanwhile
+    # must not be lost.
+    _, server, _ = upgrade()
+    assert feed(server, frame(OP_BINARY, b"one"), frame(OP_TEXT, b"two")) == []
+    server.accept()
+    assert server.events() == [Message(b"one"), Message("two")]
+
+
+def test_eof_while_the_upgrade_is_pending() -> None:
+    _, server, _ = upgrade()
+    assert feed(server, frame(OP_BINARY, b"last words"), None) == []
+    server.accept()
+    assert server.events() == [
+        Message(b"last words"),
+        Closed(CloseCode.ABNORMAL, "connection lost without a close frame", Initiator.NETWORK),
+    ]
+    assert server.close_transport
+
+
+# -- refused upgrades ---------------------------------------------------------------
+
+
+def test_upgrade_refused_with_404() -> None:
+    client, server, _ = upgrade()
+    body = b'{"detail": "no app acme/stylize"}'
+    server.respond(404, body)
+    assert server.state is State.CLOSED
+    assert server.close_transport
+    response = server.data_to_send()
+    status, headers, parsed_body = parse_response(response)
+    assert (status, parsed_body) == (404, body)
+    assert headers["connection"] == "close"
+
+    (rejected,) = feed(client, response)
+    assert isinstance(rejected, Rejected)
+    assert rejected.status_code == 404
+    assert rejected.body == body
+    assert ("content-type", "application/json") in rejected.headers
+    assert client.state is State.CLOSED
+    assert client.close_transport
+    error = rejection_error(rejected)
+    assert error.status_code == 404
+    assert "no app acme/stylize" in str(error)
+
+
+def test_upgrade_refused_without_body() -> None:
+    client, server, _ = upgrade()
+    server.respond(503)
+    assert feed(client, server.data_to_send()) == [
+        Rejected(
+            503,
+            (
+                ("content-type", "application/json"),
+                ("content-length", "0"),
+                ("connection", "close"),
+            ),
+            b"",
+        )
+    ]
+
+
+def test_rejection_split_into_chunks() -> None:
+    client, server, _ = upgrade()
+    server.respond(401, b"x" * 5000)
+    response = server.data_to_send()
+    events: list[Event] = []
+    for i in range(0, len(response), 7):
+        events += feed(client, response[i : i + 7])
+    assert len(events) == 1
+    assert isinstance(events[0], Rejected)
+    assert events[0].body == b"x" * 5000
+
+
+def test_rejection_body_is_capped() -> None:
+    client, server, _ = upgrade()
+    server.respond(500, b"y" * (MAX_REJECT_BODY + 1000))
+    (rejected,) = feed(client, server.data_to_send())
+    assert isinstance(rejected, Rejected)
+    assert rejected.body == b"y" * MAX_REJECT_BODY
+
+
+def test_eof_after_rejection_is_harmless() -> None:
+    client, server, _ = upgrade()
+    server.respond(404, b"{}")
+    feed(client, server.data_to_send())
+    assert feed(client, None) == []
+    assert feed(client, b"more") == []
+    assert feed(server, None) == []
+    assert feed(server, b"more") == []
+
+
+def test_rejection_body_delimited_by_eof() -> None:
+    # An HTTP/1.0-style refusal (no Content-Length) ends when the server hangs up.
+    client = ClientProtocol(host="runner.test", target=TARGET)
+    client.data_to_send()
+    assert feed(client, b"HTTP/1.1 502 Bad Gateway\r\nServer: proxy\r\n\r\nupstream down") == []
+    assert feed(client, None) == [Rejected(502, (("server", "proxy"),), b"upstream down")]
+    assert client.close_transport
+
+
+def test_eof_during_client_handshake() -> None:
+    client = ClientProtocol(host="runner.test", target=TARGET)
+    client.data_to_send()
+    client.receive_data(b"HTTP/1.1 101 Switching")
+    with pytest.raises(HandshakeError, match="closed the connection during the opening handshake"):
+        client.receive_data(None)
+    assert client.state is State.CLOSED
+    assert client.close_transport
+    assert feed(client, None) == []  # further reads after the failure are ignored
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        b"garbage\r\n\r\n",
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: bm90IHRoZSByaWdodCBrZXk=\r\n\r\n",
+    ],
+    ids=["not-http", "wrong-accept-key"],
+)
+def test_invalid_handshake_response(response: bytes) -> None:
+    client = ClientProtocol(host="runner.test", target=TARGET)
+    client.data_to_send()
+    with pytest.raises(HandshakeError, match="invalid handshake response"):
+        client.receive_data(response)
+    assert client.state is State.CLOSED
+    assert client.close_transport
+
+
+def test_unrequested_subprotocol_in_response() -> None:
+    client, server, _ = upgrade(subprotocols=["json"])
+    server.accept("json")
+    response = server.data_to_send().replace(b": json\r\n", b": cbor\r\n")
+    with pytest.raises(HandshakeError):
+        client.receive_data(response)
+
+
+def test_send_before_open_is_refused() -> None:
+    client = ClientProtocol(host="runner.test", target=TARGET)
+    with pytest.raises(ProtocolError, match="connecting"):
+        client.send_message("too early")
+    with pytest.raises(ProtocolError):
+        client.send_ping()
+    client.close()  # a no-op before the connection is open
+    assert client.state is State.CONNECTING
+
+
+# -- plain HTTP on the server's front door ------------------------------------------
+
+
+def test_plain_http_request() -> None:
+    server, events = http_request(b"GET /health?verbose=1 HTTP/1.1\r\nHost: runner\r\n\r\n")
+    assert events == [HttpRequest("GET", "/health?verbose=1", (("host", "runner"),), b"")]
+    assert events[0].header("HOST") == "runner"  # type: ignore[union-attr]
+    assert server.state is State.CONNECTING
+    server.respond(200, b'{"status":"ok"}')
+    assert server.state is State.CLOSED
+    assert server.close_transport
+    status, headers, body = parse_response(server.data_to_send())
+    assert status == 200
+    assert body == b'{"status":"ok"}'
+    assert headers["content-type"] == "application/json"
+    assert headers["content-length"] == str(len(body))
+    assert headers["connection"] == "close"
+
+
+def test_plain_http_request_with_body_in_chunks() -> None:
+    body = orjson.dumps({"allowed_apps": ["acme/stylize"], "token_expiration": 120})
+    request = (
+        b"POST /tokens/ HTTP/1.1\r\nHost: runner\r\nAuthorization: Key a:b\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+    ) + body
+    server = ServerProtocol()
+    events: list[Event] = []
+    for i in range(0, len(request), 5):
+        events += feed(server, request[i : i + 5])
+    (req,) = events
+    assert isinstance(req, HttpRequest)
+    assert (req.method, req.target, req.body) == ("POST", "/tokens/", body)
+    assert req.header("authorization") == "Key a:b"
+
+
+def test_plain_http_request_chunked_body() -> None:
+    request = (
+        b"POST /tokens/realtime HTTP/1.1\r\nHost: r\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    )
+    _, events = http_request(request)
+    assert [e.body for e in events if isinstance(e, HttpRequest)] == [b"hello world"]
+
+
+def test_respond_keeps_a_given_content_type() -> None:
+    server, _ = http_request(b"GET /metrics HTTP/1.1\r\nHost: r\r\n\r\n")
+    server.respond(200, b"up 1\n", headers=(("Content-Type", "text/plain"),))
+    _, headers, body = parse_response(server.data_to_send())
+    assert headers["content-type"] == "text/plain"
+    assert body == b"up 1\n"
+    assert list(headers).count("content-type") == 1
+
+
+def test_head_request_response_has_no_body() -> None:
+    server, events = http_request(b"HEAD /health HTTP/1.1\r\nHost: r\r\n\r\n")
+    assert [e.method for e in events if isinstance(e, HttpRequest)] == ["HEAD"]
+    server.respond(200, b'{"status":"ok"}')
+    data = server.data_to_send()
+    assert data.endswith(b"\r\n\r\n")
+    status, headers, body = parse_response(data, method="HEAD")
+    assert (status, body) == (200, b"")
+    assert headers["content-length"] == "15"
+
+
+def test_respond_twice_is_refused() -> None:
+    server, _ = http_request(b"GET / HTTP/1.1\r\nHost: r\r\n\r\n")
+    server.respond(204)
+    with pytest.raises(ProtocolError, match="pending HTTP request"):
+        server.respond(200)
+
+
+def test_eof_after_respond_is_harmless() -> None:
+    server, _ = http_request(b"GET / HTTP/1.1\r\nHost: r\r\n\r\n")
+    server.respond(200, b"{}")
+    assert feed(server, None) == []
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"GET / HTTP/1.1\r\nno colon here\r\n\r\n",
+        b"GET / HTTP/1.1\r\n\r\n",  # HTTP/1.1 requires Host
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",  # TLS to a plain port
+    ],
+)
+def test_garbage_http_request(request_bytes: bytes) -> None:
+    server, events = http_request(request_bytes)
+    assert len(events) == 1
+    bad = events[0]
+    assert isinstance(bad, BadRequest)
+    assert bad.status_code == 400
+    assert server.state is State.CLOSED
+    assert server.close_transport
+    status, headers, body = parse_response(server.data_to_send())
+    assert status == 400
+    assert headers["connection"] == "close"
+    assert orjson.loads(body)["error"] == "Bad Request"
+    assert feed(server, b"GET / HTTP/1.1\r\n\r\n") == []  # nothing more is read
+
+
+def test_request_body_over_the_limit() -> None:
+    request = b"POST /tokens/ HTTP/1.1\r\nHost: r\r\nContent-Length: 2000\r\n\r\n" + b"a" * 2000
+    server, events = http_request(request, max_request_body=1000)
+    assert len(events) == 1
+    assert isinstance(events[0], BadRequest)
+    assert events[0].status_code == 413
+    assert "1000" in events[0].reason
+    status, _, body = parse_response(server.data_to_send())
+    assert status == 413
+    assert "1000" in orjson.loads(body)["reason"]
+    assert server.close_transport
+
+
+def test_request_body_at_the_limit() -> None:
+    request = b"POST /tokens/ HTTP/1.1\r\nHost: r\r\nContent-Length: 1000\r\n\r\n" + b"a" * 1000
+    _, events = http_request(request, max_request_body=1000)
+    assert [type(e) for e in events] == [HttpRequest]
+
+
+def test_oversized_headers() -> None:
+    # h11 bounds what it buffers of an incomplete head: a client that keeps sending
+    # header bytes gets a 431 instead of growing the buffer without end.
+    server, events = http_request(b"GET / HTTP/1.1\r\nHost: r\r\nX-Big: ")
+    assert events == []
+    events = feed(server, b"a" * 20000)
+    assert len(events) == 1
+    assert isinstance(events[0], BadRequest)
+    assert events[0].status_code == 431
+    assert parse_response(server.data_to_send())[0] == 431
+
+
+def test_invalid_websocket_upgrade() -> None:
+    request = (
+        b"GET /acme/stylize/realtime HTTP/1.1\r\nHost: r\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n"  # no Sec-WebSocket-Key
+    )
+    server, events = http_request(request)
+    assert len(events) == 1
+    assert isinstance(events[0], BadRequest)
+    assert events[0].status_code == 400
+    assert "WebSocket upgrade" in events[0].reason
+    assert parse_response(server.data_to_send())[0] == 400
+
+
+def test_eof_before_any_request() -> None:
+    server, events = http_request(b"")
+    assert events == []
+    assert feed(server, None) == []
+    assert server.state is State.CLOSED
+    assert server.close_transport
+    assert server.data_to_send() == b""
+
+
+def test_eof_in_the_middle_of_a_request() -> None:
+    server, events = http_request(b"GET /health HTTP/1.1\r\nHo")
+    assert events == []
+    (bad,) = feed(server, None)
+    assert isinstance(bad, BadRequest)
+    assert server.close_transport
+
+
+# -- messages ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\x00\xff",
+        b"x" * 125,
+        b"x" * 126,
+        b"y" * 65536,
+        "",
+        "h\u00e9llo \U0001f600",
+        "z" * 70000,
+    ],
+    ids=lambda d: f"{type(d).__name__}-{len(d)}",
+)
+def test_messages_both_ways(data: bytes | str) -> None:
+    client, server = open_pair()
+    client.send_message(data)
+    wire = client.data_to_send()
+    ((opcode, fin, _),) = parse_frames(wire)
+    assert opcode == (OP_TEXT if isinstance(data, str) else OP_BINARY)
+    assert fin
+    assert feed(server, wire) == [Message(data)]
+    server.send_message(data)
+    assert feed(client, server.data_to_send()) == [Message(data)]
+
+
+def test_bytes_like_messages_are_binary() -> None:
+    client, server = open_pair()
+    client.send_message(bytearray(b"ba"))
+    client.send_message(memoryview(b"mv"))
+    events = feed(server, client.data_to_send())
+    assert events == [Message(b"ba"), Message(b"mv")]
+    assert all(type(e.data) is bytes for e in events)  # type: ignore[union-attr]
+
+
+def test_many_messages_in_one_chunk_keep_their_order() -> None:
+    client, server = open_pair()
+    sent: list[bytes | str] = [b"a", "b", b"", "", b"c" * 300, "d"]
+    for message in sent:
+        server.send_message(message)
+    assert feed(client, server.data_to_send()) == [Message(m) for m in sent]
+
+
+def test_client_frames_are_masked_and_server_frames_are_not() -> None:
+    client, server = open_pair()
+    client.send_message(b"abc")
+    server.send_message(b"abc")
+    assert client.data_to_send()[1] & 0x80
+    assert not server.data_to_send()[1] & 0x80
+
+
+def test_fragmented_binary_message() -> None:
+    _, server = open_pair()
+    wire = (
+        frame(OP_BINARY, b"one ", fin=False)
+        + frame(OP_CONT, b"two ", fin=False)
+        + frame(OP_CONT, b"", fin=False)
+        + frame(OP_CONT, b"three")
+    )
+    assert feed(server, wire) == [Message(b"one two three")]
+
+
+def test_fragmented_text_message_splitting_a_character() -> None:
+    _, server = open_pair()
+    encoded = "caf\u00e9 \U0001f600!".encode()
+    wire = b"".join(
+        frame(OP_TEXT if i == 0 else OP_CONT, encoded[i : i + 1], fin=i == len(encoded) - 1)
+        for i in range(len(encoded))
+    )
+    assert feed(server, wire) == [Message("caf\u00e9 \U0001f600!")]
+
+
+def test_fragments_fed_one_at_a_time() -> None:
+    _, server = open_pair()
+    assert feed(server, frame(OP_BINARY, b"a" * 1000, fin=False)) == []
+    assert feed(server, frame(OP_CONT, b"b" * 1000, fin=False)) == []
+    assert feed(server, frame(OP_CONT, b"c")) == [Message(b"a" * 1000 + b"b" * 1000 + b"c")]
+
+
+def test_ping_between_fragments() -> None:
+    _, server = open_pair()
+    wire = frame(OP_TEXT, b"hel", fin=False) + frame(OP_PING, b"keepalive") + frame(OP_CONT, b"lo")
+    assert feed(server, wire) == [Message("hello")]
+    assert parse_frames(server.data_to_send()) == [(OP_PONG, True, b"keepalive")]
+
+
+def test_server_to_client_fragments() -> None:
+    client, _ = open_pair()
+    wire = frame(OP_BINARY, b"ab", fin=False, mask=None) + frame(OP_CONT, b"cd", mask=None)
+    assert feed(client, wire) == [Message(b"abcd")]
+
+
+# -- size limit ---------------------------------------------------------------------
+
+
+def test_message_over_the_limit_closes_with_1009() -> None:
+    client, server = open_pair(server_max=1000)
+    client.send_message(b"x" * 1001)
+    (closed,) = feed(server, client.data_to_send())
+    assert isinstance(closed, Closed)
+    assert closed.code == CloseCode.MESSAGE_TOO_BIG
+    assert closed.initiator is Initiator.LOCAL
+    assert "1000-byte limit" in closed.reason
+    assert "max_message_size" in closed.reason
+    assert server.state is State.CLOSED
+    assert server.close_transport
+    wire = server.data_to_send()
+    assert close_code_of(wire) == 1009
+    # The client learns why.
+    (remote,) = feed(client, wire)
+    assert isinstance(remote, Closed)
+    assert (remote.code, remote.initiator) == (1009, Initiator.REMOTE)
+    with pytest.raises(ProtocolError, match="closed"):
+        server.send_message(b"after")
+
+
+def test_message_at_the_limit_passes() -> None:
+    client, server = open_pair(server_max=1000)
+    client.send_message(b"x" * 1000)
+    client.send_message("y" * 1000)
+    assert feed(server, client.data_to_send()) == [Message(b"x" * 1000), Message("y" * 1000)]
+
+
+def test_fragments_adding_up_over_the_limit() -> None:
+    _, server = open_pair(server_max=1000)
+    wire = frame(OP_BINARY, b"a" * 600, fin=False) + frame(OP_CONT, b"b" * 600)
+    (closed,) = feed(server, wire)
+    assert isinstance(closed, Closed)
+    assert closed.code == 1009
+
+
+def test_limit_counts_fresh_for_each_message() -> None:
+    client, server = open_pair(server_max=1000)
+    for _ in range(5):
+        client.send_message(b"z" * 900)
+    assert feed(server, client.data_to_send()) == [Message(b"z" * 900)] * 5
+
+
+def test_limit_counts_utf8_bytes_of_text() -> None:
+    client, server = open_pair(server_max=1500)
+    client.send_message("\u00e9" * 1000)  # 1000 characters, 2000 bytes
+    (closed,) = feed(server, client.data_to_send())
+    assert isinstance(closed, Closed)
+    assert closed.code == 1009
+
+
+def test_client_side_limit() -> None:
+    client, server = open_pair(client_max=10)
+    server.send_message(b"x" * 11)
+    (closed,) = feed(client, server.data_to_send())
+    assert isinstance(closed, Closed)
+    assert closed.code == 1009
+    assert close_code_of(client.data_to_send()) == 1009
+
+
+def test_no_limit() -> None:
+    client, server = open_pair(server_max=None)
+    client.send_message(b"q" * 200_000)
+    assert feed(server, client.data_to_send()) == [Message(b"q" * 200_000)]
+
+
+def test_frames_after_failure_are_ignored() -> None:
+    client, server = open_pair(server_max=10)
+    client.send_message(b"x" * 11)
+    client.send_message(b"ok")
+    events = feed(server, client.data_to_send())
+    assert [type(e) for e in events] == [Closed]
+    assert feed(server, frame(OP_BINARY, b"late"), None) == []
+
+
+# -- malformed frames ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("wire", "code"),
+    [
+        (frame(OP_BINARY, b"x", rsv=0b100), 1002),  # RSV1 without an extension
+        (frame(OP_BINARY, b"x", rsv=0b010), 1002),
+        (frame(OP_BINARY, b"x", rsv=0b001), 1002),
+        (frame(OP_BINARY, b"unmasked", mask=None), 1002),
+        (frame(0x3, b"reserved opcode"), 1002),
+        (frame(0xB, b"reserved control opcode"), 1002),
+        (frame(OP_CONT, b"continuation first"), 1002),
+        (frame(OP_BINARY, b"a", fin=False) + frame(OP_TEXT, b"b"), 1002),  # new msg mid-msg
+        (frame(OP_PING, b"p", fin=False), 1002),  # fragmented control frame
+        (frame(OP_PING, b"p" * 126), 1002),  # control payload over 125 bytes
+        (frame(OP_CLOSE, b"\x03"), 1002),  # one-byte close payload
+        (frame(OP_CLOSE, close_payload(999)), 1002),  # close code out of range
+        (frame(OP_CLOSE, close_payload(1005)), 1002),  # code that must not be sent
+        (frame(OP_TEXT, b"\xff\xfe"), 1007),  # invalid UTF-8 text
+        (frame(OP_TEXT, b"\xed\xa0\x80"), 1007),  # an encoded surrogate
+        (frame(OP_TEXT, b"ok\xc3", fin=False) + frame(OP_CONT, b"("), 1007),
+        (frame(OP_CLOSE, close_payload(1000) + b"\xff"), 1007),  # bad UTF-8 reason
+    ],
+    ids=[
+        "rsv1",
+        "rsv2",
+        "rsv3",
+        "unmasked-client-frame",
+        "reserved-opcode",
+        "reserved-control-opcode",
+        "orphan-continuation",
+        "interleaved-message",
+        "fragmented-ping",
+        "long-ping",
+        "short-close",
+        "close-code-999",
+        "close-code-1005",
+        "invalid-utf8",
+        "utf8-surrogate",
+        "invalid-utf8-across-fragments",
+        "close-reason-invalid-utf8",
+    ],
+)
+def test_malformed_frames_fail_the_connection(wire: bytes, code: int) -> None:
+    _, server = open_pair()
+    events = feed(server, wire)
+    assert len(events) == 1
+    closed = events[0]
+    assert isinstance(closed, Closed)
+    assert closed.code == code
+    assert closed.initiator is Initiator.LOCAL
+    assert server.state is State.CLOSED
+    assert server.close_transport
+    assert close_code_of(server.data_to_send()) == code
+    with pytest.raises(ProtocolError):
+        server.send_message("after")
+
+
+def test_masked_frame_to_client_fails_the_connection() -> None:
+    client, _ = open_pair()
+    (closed,) = feed(client, frame(OP_BINARY, b"masked by the server"))
+    assert isinstance(closed, Closed)
+    assert closed.code == 1002
+    assert client.close_transport
+
+
+def test_malformed_frame_split_from_good_ones() -> None:
+    _, server = open_pair()
+    events = feed(server, frame(OP_TEXT, b"good") + frame(OP_TEXT, b"\xff") + frame(OP_TEXT, b"x"))
+    assert [type(e) for e in events] == [Message, Closed]
+    assert events[0] == Message("good")
+
+
+# -- ping / pong --------------------------------------------------------------------
+
+
+def test_ping_is_answered_with_pong() -> None:
+    client, server = open_pair()
+    client.send_ping(b"are you there")
+    assert feed(server, client.data_to_send()) == []  # no event: answered for you
+    reply = server.data_to_send()
+    assert parse_frames(reply) == [(OP_PONG, True, b"are you there")]
+    assert feed(client, reply) == [Pong(b"are you there")]
+
+
+def test_server_ping_and_client_pong() -> None:
+    client, server = open_pair()
+    server.send_ping()
+    assert feed(client, server.data_to_send()) == []
+    assert feed(server, client.data_to_send()) == [Pong(b"")]
+
+
+def test_unsolicited_pong_is_reported() -> None:
+    _, server = open_pair()
+    assert feed(server, frame(OP_PONG, b"beat")) == [Pong(b"beat")]
+
+
+def test_ping_is_not_answered_once_closing() -> None:
+    _, server = open_pair()
+    server.close()
+    server.data_to_send()
+    assert feed(server, frame(OP_PING, b"late")) == []
+    assert server.data_to_send() == b""
+
+
+# -- closing handshake --------------------------------------------------------------
+
+
+def test_client_initiated_close() -> None:
+    client, server = open_pair()
+    client.close(1000, "bye")
+    assert client.state is State.CLOSING
+    assert not client.close_transport
+    wire = client.data_to_send()
+    assert close_code_of(wire) == 1000
+
+    assert feed(server, wire) == [Closed(1000, "bye", Initiator.REMOTE)]
+    assert server.state is State.CLOSED
+    assert server.close_transport
+    echo = server.data_to_send()
+    assert close_code_of(echo) == 1000
+
+    assert feed(client, echo) == [Closed(1000, "bye", Initiator.LOCAL)]
+    assert client.state is State.CLOSED
+    assert client.close_transport
+
+
+def test_server_initiated_close_going_away() -> None:
+    client, server = open_pair()
+    server.close(CloseCode.GOING_AWAY, "draining")
+    assert server.state is State.CLOSING
+    assert feed(client, server.data_to_send()) == [Closed(1001, "draining", Initiator.REMOTE)]
+    echo = client.data_to_send()
+    assert close_code_of(echo) == 1001
+    assert feed(server, echo) == [Closed(1001, "draining", Initiator.LOCAL)]
+    assert server.close_transport
+
+
+def test_close_is_idempotent() -> None:
+    client, _ = open_pair()
+    client.close(1000)
+    first = client.data_to_send()
+    client.close(1011, "again")
+    assert client.data_to_send() == b""
+    assert close_code_of(first) == 1000
+    with pytest.raises(ProtocolError, match="closing"):
+        client.send_message("after close")
+
+
+def test_messages_received_while_closing_are_delivered() -> None:
+    client, server = open_pair()
+    server.send_message(b"in flight")
+    in_flight = server.data_to_send()
+    client.close()
+    to_server = client.data_to_send()
+    assert feed(client, in_flight) == [Message(b"in flight")]
+    assert feed(server, to_server) == [Closed(1000, "", Initiator.REMOTE)]
+    assert feed(client, server.data_to_send()) == [Closed(1000, "", Initiator.LOCAL)]
+
+
+def test_close_frame_without_status() -> None:
+    _, server = open_pair()
+    (closed,) = feed(server, frame(OP_CLOSE, b""))
+    assert closed == Closed(CloseCode.NO_STATUS, "", Initiator.REMOTE)
+    assert parse_frames(server.data_to_send()) == [(OP_CLOSE, True, b"")]
+
+
+def test_long_close_reason_is_truncated_to_fit_the_frame() -> None:
+    client, server = open_pair()
+    client.close(1000, "\u00e9" * 100)  # 200 bytes of UTF-8
+    wire = client.data_to_send()
+    ((opcode, _, payload),) = parse_frames(wire)
+    assert opcode == OP_CLOSE
+    assert len(payload) <= 125
+    reason = payload[2:].decode()  # still valid UTF-8
+    assert reason.endswith("...")
+    (closed,) = feed(server, wire)
+    assert isinstance(closed, Closed)
+    assert closed.reason == reason
+
+
+def test_eof_without_close_frame() -> None:
+    client, server = open_pair()
+    assert feed(server, None) == [
+        Closed(CloseCode.ABNORMAL, "connection lost without a close frame", Initiator.NETWORK)
+    ]
+    assert server.state is State.CLOSED
+    assert server.close_transport
+    assert server.data_to_send() == b""
+    (closed,) = feed(client, None)
+    assert isinstance(closed, Closed)
+    assert (closed.code, closed.initiator) == (1006, Initiator.NETWORK)
+
+
+def test_eof_after_local_close() -> None:
+    client, _ = open_pair()
+    client.close(1000, "done")
+    assert feed(client, None) == [Closed(1000, "done", Initiator.LOCAL)]
+
+
+def test_data_after_close_is_ignored() -> None:
+    client, server = open_pair()
+    client.close()
+    feed(server, client.data_to_send())
+    server.data_to_send()
+    assert feed(server, frame(OP_BINARY, b"zombie")) == []
+    assert feed(server, None) == []
+    assert server.data_to_send() == b""
+
+
+# -- properties: any message sequence survives any chunking ------------------------
+
+SIZES = st.sampled_from([0, 1, 125, 126, 127, 65535, 65536, 65537, 70000]) | st.integers(0, 70000)
+
+
+@st.composite
+def messages(draw: st.DrawFn) -> bytes | str:
+    size = draw(SIZES)
+    if draw(st.booleans()):
+        return random.Random(draw(st.integers(0, 2**32))).randbytes(size)
+    base = draw(st.text(min_size=1, max_size=6))
+    return (base * (size // len(base) + 1))[:size]
+
+
+def split(draw: Callable[..., Any], data: bytes, boundaries: Sequence[int] = ()) -> list[bytes]:
+    """Cut ``data`` anywhere, with extra cuts near interesting offsets, empty chunks allowed."""
+    if len(data) <= 2048 and draw(st.booleans()):
+        size = draw(st.integers(1, 3))
+        return [data[i : i + size] for i in range(0, len(data), size)]
+    cuts = draw(st.lists(st.integers(0, len(data)), max_size=20))
+    offsets = [0, *boundaries]
+    near = draw(st.lists(st.tuples(st.sampled_from(offsets), st.integers(-2, 14)), max_size=12))
+    cuts += [min(max(base + delta, 0), len(data)) for base, delta in near]
+    cuts.sort()
+    return [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+
+
+PROPERTY_SETTINGS = settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+@given(st.lists(messages(), max_size=6), st.booleans(), st.data())
+@PROPERTY_SETTINGS
+def test_client_to_server_any_chunking(
+    sent: list[bytes | str], accept_late: bool, data: st.DataObject
+) -> None:
+    client = ClientProtocol(host="runner.test", target=TARGET, subprotocols=["msgpack"])
+    server = ServerProtocol()
+    request = client.data_to_send()
+
+    # The frames: from a twin client that is already open (masking is per client,
+    # the server cannot tell), so that they can ride right behind the request.
+    twin, _ = open_pair()
+    boundaries = [len(request)]
+    frames = b""
+    for message in sent:
+        twin.send_message(message)
+        frames += twin.data_to_send()
+        boundaries.append(len(request) + len(frames))
+    stream = request + frames
+
+    events: list[Event] = []
+    for chunk in split(data.draw, stream, boundaries):
+        server.receive_data(chunk)
+        new = server.events()
+        events += new
+        if not accept_late and any(isinstance(e, UpgradeRequest) for e in new):
+            server.accept("msgpack")
+    if accept_late:
+        server.accept("msgpack")
+    events += server.events()
+
+    assert isinstance(events[0], UpgradeRequest)
+    assert events[0].subprotocols == ("msgpack",)
+    assert events[1:] == [Message(m) for m in sent]
+    assert server.state is State.OPEN
+
+    # The client, fed the 101 in arbitrary pieces, opens.
+    opened: list[Event] = []
+    for chunk in split(data.draw, server.data_to_send()):
+        opened += feed(client, chunk)
+    assert opened == [Opened("msgpack", ())]
+
+
+@given(st.lists(messages(), max_size=6), st.data())
+@PROPERTY_SETTINGS
+def test_server_to_client_any_chunking(sent: list[bytes | str], data: st.DataObject) -> None:
+    client, server, _ = upgrade(subprotocols=["cbor", "json"])
+    server.accept("cbor")
+    stream = server.data_to_send()
+    boundaries = [len(stream)]
+    for message in sent:
+        server.send_message(message)
+        stream += server.data_to_send()
+        boundaries.append(len(stream))
+    server.close(1000, "done")
+    stream += server.data_to_send()
+
+    events: list[Event] = []
+    for chunk in split(data.draw, stream, boundaries):
+        events += feed(client, chunk)
+    assert events == [
+        Opened("cbor", ()),
+        *[Message(m) for m in sent],
+        Closed(1000, "done", Initiator.REMOTE),
+    ]
+
+
+@st.composite
+def fragmented(draw: st.DrawFn) -> tuple[bytes | str, bytes, int]:
+    """A message, its frames (cut anywhere, even mid-character) and the pings among them."""
+    message = draw(messages())
+    payload = message.encode() if isinstance(message, str) else message
+    cuts = sorted(draw(st.lists(st.integers(0, len(payload)), max_size=5)))
+    pieces = [payload[a:b] for a, b in zip([0, *cuts], [*cuts, len(payload)], strict=True)]
+    wire = b""
+    pings = 0
+    for i, piece in enumerate(pieces):
+        opcode = OP_CONT if i else (OP_TEXT if isinstance(message, str) else OP_BINARY)
+        mask = draw(st.binary(min_size=4, max_size=4))
+        wire += frame(opcode, piece, fin=i == len(pieces) - 1, mask=mask)
+        if i < len(pieces) - 1 and draw(st.booleans()):
+            wire += frame(OP_PING, b"%d" % pings)
+            pings += 1
+    return message, wire, pings
+
+
+@given(st.lists(fragmented(), max_size=5), st.data())
+@PROPERTY_SETTINGS
+def test_fragmented_messages_any_chunking(
+    sent: list[tuple[bytes | str, bytes, int]], data: st.DataObject
+) -> None:
+    _, server = open_pair()
+    stream = b"".join(wire for _, wire, _ in sent)
+    events: list[Event] = []
+    for chunk in split(data.draw, stream):
+        events += feed(server, chunk)
+    assert events == [Message(message) for message, _, _ in sent]
+    pongs = parse_frames(server.data_to_send())
+    assert [payload for _, _, payload in pongs] == [
+        b"%d" % i for _, _, count in sent for i in range(count)
+    ]
+    assert all(opcode == OP_PONG for opcode, _, _ in pongs)
