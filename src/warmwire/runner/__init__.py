@@ -2,7 +2,7 @@
 
 from warmwire.runner.app import App, EndpointConfig, realtime
 from warmwire.runner.server import Runner, RunnerConfig, RunningServer, serve
-from warmwire.runner.session import Session
+from warmwire.runner.session import Session, SessionLimits
 
 __all__ = [
     "App",
@@ -11,6 +11,7 @@ __all__ = [
     "RunnerConfig",
     "RunningServer",
     "Session",
+    "SessionLimits",
     "realtime",
     "serve",
 ]

@@ -1,7 +1,8 @@
 """The realtime input buffer: bounded, and when full the oldest input is dropped.
 
 In realtime the newest frame wins: a camera at 30 fps in front of a model at
-10 fps must show the latest frame, not a growing backlog.  Every drop is
+10 fps must show the latest frame, not a growing backlog.  The bound is a count
+(``buffering``) and optionally bytes (``max_pending_bytes``).  Every drop is
 counted so that it is visible, never silent.
 """
 
@@ -16,41 +17,69 @@ T = TypeVar("T")
 
 
 class DropOldestBuffer(Generic[T]):
-    """A FIFO of at most ``capacity`` items for one producer and one consumer task."""
+    """A FIFO for one producer and one consumer task, bounded in items and bytes."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, max_bytes: int | None = None) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity
+        self.max_bytes = max_bytes
         self.dropped = 0
-        self._items: collections.deque[T] = collections.deque()
+        self.pending_bytes = 0
+        self._items: collections.deque[tuple[T, int]] = collections.deque()
         self._ready = anyio.Event()
         self._closed = False
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def put(self, item: T) -> T | None:
-        """Add ``item``; return the item dropped to make room, if any."""
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def put(self, item: T, size: int = 0) -> list[T]:
+        """Add ``item`` (``size`` bytes); return the items dropped to make room, oldest first."""
         if self._closed:
             raise anyio.ClosedResourceError
-        dropped = None
-        if len(self._items) >= self.capacity:
-            dropped = self._items.popleft()
-            self.dropped += 1
-        self._items.append(item)
+        dropped: list[T] = []
+        self._items.append((item, size))
+        self.pending_bytes += size
+        while len(self._items) > self.capacity or self._over_bytes():
+            old, old_size = self._items.popleft()
+            self.pending_bytes -= old_size
+            dropped.append(old)
+        self.dropped += len(dropped)
         self._ready.set()
         return dropped
 
-    async def get_batch(self, max_items: int = 1) -> list[T]:
-        """Wait for at least one item; take up to ``max_items``. ``[]`` once closed and empty."""
+    def _over_bytes(self) -> bool:
+        # The newest input always stays, even alone over the limit: the message
+        # size limit, not this one, bounds a single input.
+        return (
+            self.max_bytes is not None
+            and self.pending_bytes > self.max_bytes
+            and len(self._items) > 1
+        )
+
+    async def wait(self) -> bool:
+        """Wait for an item; ``False`` once closed and empty."""
         while not self._items:
             if self._closed:
-                return []
+                return False
             self._ready = anyio.Event()
             await self._ready.wait()
-        count = min(max_items, len(self._items))
-        return [self._items.popleft() for _ in range(count)]
+        return True
+
+    async def get_batch(self, max_items: int = 1) -> list[T]:
+        """Wait for at least one item; take up to ``max_items``. ``[]`` once closed and empty."""
+        if not await self.wait():
+            return []
+        batch = []
+        for _ in range(min(max_items, len(self._items))):
+            item, size = self._items.popleft()
+            self.pending_bytes -= size
+            batch.append(item)
+        return batch
 
     def close(self) -> None:
         """No more puts; the consumer drains what is left, then gets ``[]``."""

@@ -58,6 +58,10 @@ class Router:
                 route = Route(app, method_name, config)
                 self._routes[route.url_path] = route
 
+    def routes(self) -> list[tuple[str, Route]]:
+        """Every (request path, route) pair."""
+        return sorted(self._routes.items())
+
     @property
     def paths(self) -> list[str]:
         return sorted(self._routes)

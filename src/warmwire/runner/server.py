@@ -1,8 +1,9 @@
 """warmwire's own server loop: accept byte streams, route requests, run sessions.
 
-:class:`Runner` owns the apps (warm after ``setup()``) and handles one
-connection at a time per task; :func:`serve` binds a listener and runs the
-accept loop inside the caller's asyncio or trio program.
+:class:`Runner` owns the apps (warm after ``setup()``), the HTTP routes and the
+sessions; :func:`serve` binds a listener and runs the accept loop inside the
+caller's asyncio or trio program.  Leaving ``serve()`` drains: stop accepting,
+finish the inputs already accepted, close every session with 1001.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ from warmwire.core.events import BadRequest, HttpRequest, UpgradeRequest
 from warmwire.core.protocol import DEFAULT_MAX_MESSAGE_SIZE, ServerProtocol
 from warmwire.runner.app import App
 from warmwire.runner.handlers import Handler
-from warmwire.runner.routing import Admitted, Router, admit
-from warmwire.runner.session import Session
+from warmwire.runner.metrics import CONTENT_TYPE, Metrics
+from warmwire.runner.routing import Admitted, Refused, Router, admit, refusal
+from warmwire.runner.session import Session, SessionLimits
 from warmwire.transports.websocket import AsyncWebSocket
 
 log = logging.getLogger("warmwire.runner")
@@ -48,7 +50,20 @@ class RunnerConfig:
     insecure_no_auth: bool = False
     """Accept connections without credentials (loopback only; local experiments)."""
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    """Larger inputs close the session with 1009."""
+    max_sessions: int | None = None
+    """Further upgrades are refused with HTTP 503 and a JSON body."""
+    max_pending_bytes: int | None = 64 * 1024 * 1024
+    """Bytes of inputs a session may hold waiting; beyond, the oldest are dropped."""
     handshake_timeout: float = 10.0
+    send_timeout: float | None = 30.0
+    """A client that takes no message for this long is disconnected."""
+    ping_interval: float | None = 20.0
+    """Keepalive: ping every so often; ``None`` disables it."""
+    ping_timeout: float = 20.0
+    """A peer whose pong does not come within this time is gone."""
+    drain_timeout: float = 30.0
+    """Grace period for in-flight work when draining; then sessions are cut."""
     worker_threads: int = 1
     """Blocking handlers run in at most this many threads at once (one model, one GPU)."""
 
@@ -59,11 +74,20 @@ class Runner:
     def __init__(self, apps: Iterable[App], config: RunnerConfig | None = None) -> None:
         self.config = config or RunnerConfig()
         self.router = Router(apps)
+        self.handlers = {path: Handler.of(route.handler) for path, route in self.router.routes()}
+        self.metrics = Metrics()
         self.cold_start: float | None = None
         """Seconds ``setup()`` took for all apps: the cold start."""
+        self.draining = False
         self.limiter = anyio.CapacityLimiter(self.config.worker_threads)
         self.sessions: set[Session] = set()
+        self._session_ended = anyio.Event()
         self._ids = itertools.count(1)
+
+    @property
+    def ready(self) -> bool:
+        """Set up and not draining: what ``GET /ready`` reports."""
+        return self.cold_start is not None and not self.draining
 
     async def startup(self) -> None:
         """Run every app's ``setup()`` (in a thread: it may load a model for seconds)."""
@@ -71,7 +95,8 @@ class Runner:
         for app in self.router.apps:
             await anyio.to_thread.run_sync(app.setup)
         self.cold_start = time.perf_counter() - started
-        log.info("runner ready; cold start %.3fs; serving %s", self.cold_start, self.router.paths)
+        self.metrics.cold_start.set(self.cold_start)
+        log.info("runner ready cold_start=%.3fs endpoints=%s", self.cold_start, self.router.paths)
 
     async def shutdown(self) -> None:
         """Run every app's ``teardown()``."""
@@ -79,86 +104,154 @@ class Runner:
             for app in self.router.apps:
                 await anyio.to_thread.run_sync(app.teardown)
 
+    async def drain(self) -> None:
+        """Finish accepted inputs and close every session with 1001, within ``drain_timeout``."""
+        self.draining = True
+        log.info("draining sessions=%d", len(self.sessions))
+        for session in list(self.sessions):
+            session.drain()
+        with anyio.move_on_after(self.config.drain_timeout):
+            while self.sessions:
+                await self._session_ended.wait()
+        if self.sessions:
+            log.warning("drain timeout: %d sessions cut", len(self.sessions))
+
     async def handle(self, stream: anyio.abc.ByteStream) -> None:
         """Serve one client connection to its end."""
         ws = AsyncWebSocket(stream, ServerProtocol(max_message_size=self.config.max_message_size))
         try:
+            request = None
             with anyio.move_on_after(self.config.handshake_timeout):
                 request = await ws.read_request()
             if request is None:
                 return
             if isinstance(request, BadRequest):
-                log.info("bad request: %s", request.reason)
+                log.info("bad request status=%d reason=%s", request.status_code, request.reason)
             elif isinstance(request, HttpRequest):
-                status, body = self.http(request)
-                await ws.respond(status, body)
+                status, body, content_type = self.http(request)
+                await ws.respond(status, body, (("content-type", content_type),))
             elif isinstance(request, UpgradeRequest):
                 await self._upgrade(ws, request)
         finally:
             await ws.aclose_transport()
 
-    def http(self, request: HttpRequest) -> tuple[int, bytes]:
-        """Plain HTTP routes: health and readiness."""
+    def http(self, request: HttpRequest) -> tuple[int, bytes, str]:
+        """Plain HTTP routes: token service, health, readiness, metrics."""
         path = request.target.split("?", 1)[0]
+        json = "application/json"
         service = self.config.auth.service if self.config.auth else None
         if service is not None:
             answer = service.handle(
                 request.method, path, request.header("authorization"), request.body
             )
             if answer is not None:
-                return answer.status, answer.body
+                return answer.status, answer.body, json
         if path == "/health":
-            return 200, orjson.dumps({"status": "ok"})
+            return 200, orjson.dumps({"status": "ok"}), json
         if path == "/ready":
-            ready = self.cold_start is not None
-            body = {"ready": ready, "cold_start_seconds": self.cold_start}
-            return (200 if ready else 503), orjson.dumps(body)
-        return 404, orjson.dumps(
-            {
-                "error": "Not Found",
-                "reason": f"no HTTP route {path!r}; realtime apps need a "
-                f"WebSocket upgrade at one of: {', '.join(self.router.paths)}",
+            body = {
+                "ready": self.ready,
+                "draining": self.draining,
+                "cold_start_seconds": self.cold_start,
+                "sessions": len(self.sessions),
             }
+            return (200 if self.ready else 503), orjson.dumps(body), json
+        if path == "/metrics":
+            return 200, self.metrics.render(), CONTENT_TYPE
+        reason = (
+            f"no HTTP route {path!r}; realtime apps need a WebSocket upgrade at one of: "
+            f"{', '.join(self.router.paths) or '(none)'}"
         )
+        return 404, orjson.dumps({"error": "Not Found", "reason": reason}), json
+
+    def admit(self, request: UpgradeRequest) -> Admitted | Refused:
+        """Route the upgrade, or refuse it: unknown path, draining, at capacity."""
+        if self.draining:
+            return refusal(503, "Service Unavailable", "runner draining; connect to another")
+        limit = self.config.max_sessions
+        if limit is not None and len(self.sessions) >= limit:
+            return refusal(
+                503,
+                "Service Unavailable",
+                f"runner at its limit of {limit} sessions; retry shortly or use another runner",
+            )
+        return admit(self.router, request.target, request.subprotocols)
 
     async def _upgrade(self, ws: AsyncWebSocket, request: UpgradeRequest) -> None:
-        decision = admit(self.router, request.target, request.subprotocols)
-        if not isinstance(decision, Admitted):
+        decision = self.admit(request)
+        if isinstance(decision, Refused):
+            self.metrics.refused.labels(str(decision.status)).inc()
             await ws.respond(decision.status, decision.body)
             return
         await ws.accept(decision.subprotocol)
-        route = decision.route
         if not await self._authorised(ws, decision, request):
             return
-        name = f"session-{next(self._ids)} {route.url_path}"
+        route = decision.route
+        config = route.config
         session = Session(
             ws,
-            Handler.of(route.handler),
+            self.handlers[route.url_path],
             decision.codec,
-            buffering=decision.buffering,
-            session_timeout=route.config.session_timeout,
-            max_batch_size=route.config.max_batch_size,
-            emit_timings=route.config.emit_timings,
+            SessionLimits(
+                buffering=decision.buffering,
+                session_timeout=config.session_timeout,
+                max_batch_size=config.max_batch_size,
+                emit_timings=config.emit_timings,
+                max_pending_bytes=self.config.max_pending_bytes,
+                send_timeout=self.config.send_timeout,
+            ),
             limiter=self.limiter,
-            name=name,
+            metrics=self.metrics,
+            name=f"session={next(self._ids)} path={route.url_path}",
         )
-        log.info("%s: open (codec %s, buffering %d)", name, decision.codec.name, decision.buffering)
+        await self._run_session(ws, session, decision)
+
+    async def _run_session(self, ws: AsyncWebSocket, session: Session, decision: Admitted) -> None:
+        log.info(
+            "%s open codec=%s buffering=%d", session.name, decision.codec.name, decision.buffering
+        )
         started = time.perf_counter()
         self.sessions.add(session)
+        self.metrics.sessions.inc()
+        self.metrics.sessions_total.inc()
+        if self.draining:  # drain began during the handshake
+            session.drain()
         try:
-            await session.run()
+            async with anyio.create_task_group() as tg:
+                if self.config.ping_interval is not None:
+                    tg.start_soon(self._keepalive, ws, session.name)
+                await session.run()
+                tg.cancel_scope.cancel()
         finally:
             self.sessions.discard(session)
+            self.metrics.sessions.dec()
+            self._session_ended.set()
+            self._session_ended = anyio.Event()
             closed = session.closed
             log.info(
-                "%s: closed (%s) after %.1fs; %d in, %d out, %d dropped",
-                name,
-                f"{closed.code} {closed.reason}" if closed else "runner stopped",
+                "%s closed code=%s reason=%r duration=%.1fs in=%d out=%d dropped=%d",
+                session.name,
+                closed.code if closed else None,
+                (closed.reason if closed else "runner stopped"),
                 time.perf_counter() - started,
                 session.received,
                 session.sent,
                 session.dropped,
             )
+
+    async def _keepalive(self, ws: AsyncWebSocket, name: str) -> None:
+        """Ping the peer; one that stays silent past ``ping_timeout`` is gone: cut it."""
+        assert self.config.ping_interval is not None
+        while True:
+            await anyio.sleep(self.config.ping_interval)
+            with anyio.move_on_after(self.config.ping_timeout) as scope:
+                await ws.ping()
+            if scope.cancelled_caught:
+                log.info(
+                    "%s peer unresponsive for %ss; disconnecting", name, self.config.ping_timeout
+                )
+                await ws.aclose_transport()
+                return
 
     async def _authorised(
         self, ws: AsyncWebSocket, decision: Admitted, request: UpgradeRequest
@@ -173,7 +266,8 @@ class Runner:
         if reason is None:
             return True
         # The reason never contains the token or a secret.
-        log.info("refused a connection to %s: %s", route.url_path, reason)
+        self.metrics.refused.labels("unauthorized").inc()
+        log.info("refused path=%s reason=%s", route.url_path, reason)
         await ws.send(unauthorized_message(reason))
         await ws.aclose(CloseCode.POLICY_VIOLATION, "Unauthorized")
         return False
@@ -190,6 +284,11 @@ class RunningServer:
     @property
     def cold_start(self) -> float | None:
         return self.runner.cold_start
+
+    @property
+    def http_url(self) -> str:
+        """The base URL of the plain HTTP routes (``/health``, ``/ready``, ``/metrics``)."""
+        return self.url.replace("ws://", "http://", 1).replace("wss://", "https://", 1)
 
 
 def _sole(exc: Exception) -> Exception:
@@ -224,6 +323,23 @@ def _check_auth(config: RunnerConfig, host: str) -> None:
         )
 
 
+async def _listen(
+    host: str, port: int, uds: str | None, ssl_context: ssl.SSLContext | None
+) -> tuple[anyio.abc.Listener[Any], str, int | None]:
+    if uds is not None:
+        return await anyio.create_unix_listener(uds), f"ws+unix://{uds}", None
+    tcp = await anyio.create_tcp_listener(local_host=host, local_port=port)
+    bound = tcp.extra(anyio.abc.SocketAttribute.local_port)
+    shown = f"[{host}]" if ":" in host else host
+    if ssl_context is not None:
+        return (
+            TLSListener(tcp, ssl_context, standard_compatible=False),
+            f"wss://{shown}:{bound}",
+            bound,
+        )
+    return tcp, f"ws://{shown}:{bound}", bound
+
+
 @asynccontextmanager
 async def serve(
     *apps: App | type[App],
@@ -237,14 +353,16 @@ async def serve(
 ) -> AsyncIterator[RunningServer]:
     """Run ``apps`` on a listener for the ``async with`` block (asyncio or trio)::
 
-        async with runner.serve(Echo, port=8080, insecure_no_auth=True) as server:
+        async with runner.serve(Echo, port=8080, auth=auth) as server:
             print(server.url)
 
-    ``setup()`` completes before the first connection is accepted; leaving
-    the block stops accepting, ends the sessions and runs ``teardown()``.
-    ``port=0`` picks a free port (see ``server.port``); ``uds`` serves a Unix
-    socket; ``ssl_context`` serves ``wss://``; ``listener`` serves any anyio
-    listener (the in-memory one in tests).  Other keyword arguments are
+    ``setup()`` completes before the first connection is accepted.  Leaving
+    the block normally drains (stop accepting, finish accepted inputs, close
+    sessions with 1001 within ``drain_timeout``); leaving it with an exception
+    cuts the sessions.  ``teardown()`` runs last either way.  ``port=0`` picks
+    a free port (see ``server.port``); ``uds`` serves a Unix socket;
+    ``ssl_context`` serves ``wss://``; ``listener`` serves any anyio listener
+    (the in-memory one in tests).  Other keyword arguments are
     :class:`RunnerConfig` fields.
     """
     config = attrs.evolve(config or RunnerConfig(), **options)
@@ -252,27 +370,23 @@ async def serve(
     runner = Runner(_instantiate(apps), config)
     await runner.startup()
     try:
-        bound_port: int | None = None
-        if listener is not None:
-            url = "memory://"
-        elif uds is not None:
-            listener = await anyio.create_unix_listener(uds)
-            url = f"ws+unix://{uds}"
+        if listener is None:
+            listener, url, bound_port = await _listen(host, port, uds, ssl_context)
         else:
-            tcp = await anyio.create_tcp_listener(local_host=host, local_port=port)
-            bound_port = tcp.extra(anyio.abc.SocketAttribute.local_port)
-            listener = tcp
-            scheme = "ws"
-            if ssl_context is not None:
-                listener = TLSListener(tcp, ssl_context, standard_compatible=False)
-                scheme = "wss"
-            shown = f"[{host}]" if ":" in host else host
-            url = f"{scheme}://{shown}:{bound_port}"
+            url, bound_port = "memory://", None
         try:
             async with listener, anyio.create_task_group() as tg:
-                tg.start_soon(listener.serve, runner.handle, tg)
+                accepting = anyio.CancelScope()
+
+                async def accept() -> None:
+                    with accepting:
+                        await listener.serve(runner.handle, tg)
+
+                tg.start_soon(accept)
                 log.info("listening on %s", url)
                 yield RunningServer(runner, url, bound_port)
+                accepting.cancel()
+                await runner.drain()
                 tg.cancel_scope.cancel()
         except Exception as exc:
             # An error in the caller's block comes back wrapped in the task group's

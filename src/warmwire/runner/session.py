@@ -1,20 +1,25 @@
 """One realtime session: the logic of a connection, whatever carries its frames.
 
 A :class:`Session` reads inputs from a :class:`Channel`, buffers them
-(drop-oldest), runs the app's handler and sends results back.  warmwire's own
-server drives it over :class:`~warmwire.transports.websocket.AsyncWebSocket`;
-an ASGI adapter drives it over the ASGI ``receive``/``send`` pair, where the
-ASGI server owns the framing.  The session never sees which.
+(drop-oldest), runs the app's handler in the endpoint's mode and sends results
+back.  warmwire's own server drives it over
+:class:`~warmwire.transports.websocket.AsyncWebSocket`; the ASGI adapter drives
+it over the ASGI ``receive``/``send`` pair, where the ASGI server owns the
+framing (and so pings and the closing handshake).  The session never knows
+which.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
+import attrs
 import orjson
 from anyio import CapacityLimiter
 
@@ -24,19 +29,50 @@ from warmwire.core.envelope import ErrorCode, error_message, timings_message
 from warmwire.core.errors import CodecError
 from warmwire.core.events import Closed
 from warmwire.runner.buffer import DropOldestBuffer
-from warmwire.runner.handlers import Handler
+from warmwire.runner.handlers import Handler, Mode
+from warmwire.runner.metrics import Metrics
+from warmwire.runner.models import ValidationFailed, to_plain
 
 log = logging.getLogger("warmwire.runner.session")
+
+DRAINING_REASON = (
+    "runner draining: this input was not processed; reconnect (the runner closes with 1001) "
+    "and send it again"
+)
 
 
 class Channel(Protocol):
     """What a session needs from a connection."""
 
-    async def recv(self) -> bytes | str | Closed: ...
+    async def recv(self) -> bytes | str | Closed:
+        """The next message, or the :class:`Closed` event once the connection is over."""
+        ...
 
-    async def send(self, data: bytes | str) -> None: ...
+    async def send(self, data: bytes | str) -> None:
+        """Send one message (``str`` as text, bytes as binary)."""
+        ...
 
-    async def start_close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None: ...
+    async def start_close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
+        """Begin the closing handshake; ``recv()`` returns :class:`Closed` when it is done."""
+        ...
+
+    async def aclose_transport(self) -> None:
+        """Drop the connection without a handshake (a peer that stopped reading)."""
+        ...
+
+
+@attrs.frozen(slots=True)
+class SessionLimits:
+    """Per-session settings from the endpoint and the runner."""
+
+    buffering: int
+    session_timeout: float | None
+    max_batch_size: int = 1
+    emit_timings: bool = False
+    max_pending_bytes: int | None = None
+    send_timeout: float | None = 30.0
+    """A client that does not take a message within this time is disconnected."""
+    close_timeout: float = 10.0
 
 
 class InvalidInput(Exception):
@@ -44,33 +80,37 @@ class InvalidInput(Exception):
 
 
 class Session:
-    """Serves one connection until the client leaves, times out, or the runner stops."""
+    """Serves one connection until the client leaves, times out, or the runner drains."""
 
     def __init__(
         self,
         channel: Channel,
         handler: Handler,
         codec: Codec,
+        limits: SessionLimits,
         *,
-        buffering: int,
-        session_timeout: float | None,
-        max_batch_size: int = 1,
-        emit_timings: bool = False,
         limiter: CapacityLimiter | None = None,
+        metrics: Metrics | None = None,
         name: str = "session",
     ) -> None:
         self.channel = channel
         self.handler = handler
         self.codec = codec
-        self.buffer: DropOldestBuffer[dict[str, Any]] = DropOldestBuffer(buffering)
-        self.session_timeout = session_timeout
-        self.max_batch_size = max_batch_size
-        self.emit_timings = emit_timings
+        self.limits = limits
+        self.buffer: DropOldestBuffer[dict[str, Any]] = DropOldestBuffer(
+            limits.buffering, limits.max_pending_bytes
+        )
         self.limiter = limiter
+        self.metrics = metrics or Metrics()
         self.name = name
         self.received = 0
         self.sent = 0
         self.closed: Closed | None = None
+        self.stalled = False
+        """True when the session ended because the client stopped reading."""
+        self._draining = False
+        self._closing = False
+        self._scope: anyio.CancelScope | None = None
 
     @property
     def dropped(self) -> int:
@@ -80,47 +120,65 @@ class Session:
     async def run(self) -> None:
         """Serve until the connection is over."""
         async with anyio.create_task_group() as tg:
+            self._scope = tg.cancel_scope
             tg.start_soon(self._work)
             await self._read()
             tg.cancel_scope.cancel()
+        if self.stalled:
+            log.warning("%s: the client stopped reading; disconnected", self.name)
+            await self.channel.aclose_transport()
+
+    def drain(self) -> None:
+        """Finish the inputs already accepted, send their results, then close with 1001."""
+        self._draining = True
+        self.buffer.close()
+
+    # -- reading ------------------------------------------------------------------------------
 
     async def _read(self) -> None:
         while True:
-            with anyio.move_on_after(self.session_timeout or float("inf")) as scope:
+            timeout = self.limits.close_timeout if self._closing else self.limits.session_timeout
+            with anyio.move_on_after(timeout if timeout is not None else float("inf")) as scope:
                 item = await self.channel.recv()
             if scope.cancelled_caught:
+                if self._closing:
+                    return  # the client never answered our close; give up on it
                 await self._timeout()
                 continue
             if isinstance(item, Closed):
                 self.closed = item
                 self.buffer.close()
                 return
-            self.received += 1
-            try:
-                inp = self._decode(item)
-            except InvalidInput as exc:
-                await self.channel.send(error_message(ErrorCode.INVALID_INPUT, str(exc)))
-                continue
-            dropped = self.buffer.put(inp)
-            if dropped is not None:
-                log.debug(
-                    "%s: buffer full (%d), dropped the oldest input (request_id=%r); %d dropped",
-                    self.name,
-                    self.buffer.capacity,
-                    dropped.get("request_id"),
-                    self.buffer.dropped,
-                )
+            await self._accept(item)
+
+    async def _accept(self, item: bytes | str) -> None:
+        self.received += 1
+        self.metrics.messages_in.inc()
+        if self._draining or self._closing:
+            await self._error(ErrorCode.INTERNAL_ERROR, DRAINING_REASON)
+            return
+        try:
+            inp = self._decode(item)
+        except InvalidInput as exc:
+            await self._error(ErrorCode.INVALID_INPUT, str(exc))
+            return
+        for old in self.buffer.put(inp, len(item)):
+            self.metrics.dropped.inc()
+            log.debug(
+                "%s: buffer full (%d inputs), dropped the oldest (request_id=%r); %d dropped",
+                self.name,
+                self.buffer.capacity,
+                old.get("request_id"),
+                self.buffer.dropped,
+            )
 
     async def _timeout(self) -> None:
-        log.info("%s: no input for %ss, closing", self.name, self.session_timeout)
-        await self.channel.send(
-            error_message(
-                ErrorCode.TIMEOUT,
-                f"no input for {self.session_timeout} seconds; reconnect when needed",
-            )
+        log.info("%s: no input for %ss, closing", self.name, self.limits.session_timeout)
+        await self._error(
+            ErrorCode.TIMEOUT,
+            f"no input for {self.limits.session_timeout} seconds; reconnect when needed",
         )
-        await self.channel.start_close(CloseCode.NORMAL, "session timeout")
-        self.session_timeout = None  # the close handshake now ends the read loop
+        await self._close(CloseCode.NORMAL, "session timeout")
 
     def _decode(self, data: bytes | str) -> dict[str, Any]:
         try:
@@ -134,49 +192,166 @@ class Session:
             raise InvalidInput(f"an input must be a map/object of fields, got {type(obj).__name__}")
         return obj
 
-    async def _work(self) -> None:
-        while batch := await self.buffer.get_batch(self.max_batch_size):
-            started = time.perf_counter()
-            try:
-                outputs = await self._call(batch)
-            except Exception as exc:
-                log.exception("%s: the app raised while handling an input", self.name)
-                await self.channel.send(
-                    error_message(ErrorCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
-                )
-                continue
-            elapsed = time.perf_counter() - started
-            for inp, out in zip(batch, outputs, strict=True):
-                await self._send_result(inp, out, elapsed)
+    # -- working ------------------------------------------------------------------------------
 
-    async def _call(self, batch: list[dict[str, Any]]) -> list[Any]:
-        arg: Any = batch if self.max_batch_size > 1 else batch[0]
+    async def _work(self) -> None:
+        if self.handler.mode.streams_input:
+            # Each handler call starts with an input waiting, so one that returns
+            # without reading cannot spin.
+            while await self.buffer.wait():
+                await self._run_stream()
+        else:
+            while batch := await self.buffer.get_batch(self.limits.max_batch_size):
+                await self._run_batch(batch)
+        if self._draining:
+            await self._close(CloseCode.GOING_AWAY, "runner draining")
+
+    async def _run_batch(self, batch: list[dict[str, Any]]) -> None:
+        started = time.perf_counter()
+        try:
+            args = [self._validated(inp) for inp in batch]
+        except InvalidInput as exc:
+            await self._error(ErrorCode.INVALID_INPUT, str(exc))
+            return
+        try:
+            if self.handler.mode is Mode.SERVER_STREAMING:
+                async for out in self._outputs(args[0]):
+                    await self._result(batch[0], out, time.perf_counter() - started)
+                return
+            outputs = await self._call_unary(args)
+        except Exception as exc:
+            await self._app_failed(exc)
+            return
+        elapsed = time.perf_counter() - started
+        self.metrics.handler_seconds.observe(elapsed)
+        for inp, out in zip(batch, outputs, strict=True):
+            await self._result(inp, out, elapsed)
+
+    async def _run_stream(self) -> None:
+        """One call of a client-streaming or bidirectional handler over the inputs to come."""
+        started = time.perf_counter()
+        inputs = _InputStream(self)
+        try:
+            if self.handler.mode is Mode.BIDIRECTIONAL:
+                async for out in self._outputs(inputs):
+                    await self._result(inputs.last or {}, out, time.perf_counter() - started)
+            else:
+                out = await self.handler.fn(inputs)
+                await self._result(inputs.last or {}, out, time.perf_counter() - started)
+        except Exception as exc:
+            await self._app_failed(exc)
+
+    def _validated(self, inp: dict[str, Any]) -> Any:
+        if self.handler.validate is None:
+            return inp
+        try:
+            return self.handler.validate(inp)
+        except ValidationFailed as exc:
+            raise InvalidInput(f"invalid input: {exc}") from None
+
+    async def _call_unary(self, args: list[Any]) -> list[Any]:
+        arg: Any = args if self.limits.max_batch_size > 1 else args[0]
         if self.handler.is_async:
             result = await self.handler.fn(arg)
         else:
             result = await anyio.to_thread.run_sync(self.handler.fn, arg, limiter=self.limiter)
-        if self.max_batch_size == 1:
+        if self.limits.max_batch_size == 1:
             return [result]
-        if not isinstance(result, list) or len(result) != len(batch):
+        if not isinstance(result, list) or len(result) != len(args):
             raise TypeError(
-                f"a batched handler must return a list of {len(batch)} outputs, one per input"
+                f"a batched handler must return a list of {len(args)} outputs, one per input"
             )
         return result
 
-    async def _send_result(self, inp: dict[str, Any], out: Any, elapsed: float) -> None:
+    async def _outputs(self, arg: Any) -> AsyncIterator[Any]:
+        """A streaming handler's outputs: async ones on the loop, blocking ones in a thread."""
+        fn = self.handler.fn
+        if self.handler.is_async:
+            produced = fn(arg)
+            if not hasattr(produced, "__aiter__"):
+                produced = await produced  # "async def" returning an iterator
+            if hasattr(produced, "__aiter__"):
+                async for out in produced:
+                    yield out
+            else:
+                for out in produced:
+                    yield out
+            return
+        # A blocking generator may do model work between items: each step runs
+        # in a worker thread, like a unary call.
+        iterator = await anyio.to_thread.run_sync(lambda: iter(fn(arg)), limiter=self.limiter)
+        done = object()
+        while True:
+            out = await anyio.to_thread.run_sync(next, iterator, done, limiter=self.limiter)
+            if out is done:
+                return
+            yield out
+
+    # -- sending ------------------------------------------------------------------------------
+
+    async def _result(self, inp: dict[str, Any], out: Any, elapsed: float) -> None:
+        out = to_plain(out)
         if isinstance(out, dict) and "request_id" in inp and "request_id" not in out:
             out = {**out, "request_id": inp["request_id"]}
         try:
             data = self.codec.encode(out)
         except CodecError as exc:
             log.error("%s: cannot encode the app's output: %s", self.name, exc)
-            await self.channel.send(
-                error_message(
-                    ErrorCode.INTERNAL_ERROR, f"the app's output cannot be encoded: {exc}"
-                )
+            await self._error(
+                ErrorCode.INTERNAL_ERROR, f"the app's output cannot be encoded: {exc}"
             )
             return
-        await self.channel.send(data)
+        await self._send(data)
         self.sent += 1
-        if self.emit_timings:
-            await self.channel.send(timings_message(elapsed))
+        self.metrics.messages_out.inc()
+        if self.limits.emit_timings:
+            await self._send(timings_message(elapsed))
+
+    async def _app_failed(self, exc: Exception) -> None:
+        # The traceback goes to the runner's log; the client gets the exception's
+        # type and message only.
+        log.error("%s: the app raised while handling an input", self.name, exc_info=exc)
+        await self._error(ErrorCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+
+    async def _error(self, code: ErrorCode, reason: str) -> None:
+        self.metrics.errors.labels(code.value).inc()
+        await self._send(error_message(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        if not self._closing:
+            self._closing = True
+            await self.channel.start_close(code, reason)
+
+    async def _send(self, data: bytes | str) -> None:
+        timeout = self.limits.send_timeout
+        with anyio.move_on_after(timeout if timeout is not None else float("inf")) as scope:
+            await self.channel.send(data)
+        if scope.cancelled_caught:
+            # The client has stopped reading and the socket buffers are full:
+            # holding more for it would grow without bound.
+            self.stalled = True
+            assert self._scope is not None
+            self._scope.cancel()
+            await anyio.lowlevel.checkpoint()
+
+
+class _InputStream:
+    """The async iterator a streaming-input handler reads: inputs as they are accepted."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self.last: dict[str, Any] | None = None
+
+    def __aiter__(self) -> _InputStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        while True:
+            batch = await self._session.buffer.get_batch(1)
+            if not batch:
+                raise StopAsyncIteration
+            self.last = batch[0]
+            try:
+                return self._session._validated(batch[0])
+            except InvalidInput as exc:
+                await self._session._error(ErrorCode.INVALID_INPUT, str(exc))
