@@ -4,9 +4,13 @@ The client API lives here; the runner API in :mod:`warmwire.runner`.
 """
 
 from warmwire.client import (
+    AsyncCallbackConnection,
     AsyncRealtimeConnection,
+    CallbackConnection,
     ConnectionBuilder,
     RealtimeConnection,
+    connect,
+    connect_async,
     realtime,
     realtime_async,
 )
@@ -23,7 +27,9 @@ from warmwire.core.errors import (
 )
 
 __all__ = [
+    "AsyncCallbackConnection",
     "AsyncRealtimeConnection",
+    "CallbackConnection",
     "CodecError",
     "ConfigurationError",
     "ConnectionBuilder",
@@ -35,6 +41,8 @@ __all__ = [
     "RealtimeError",
     "UnauthorizedError",
     "WarmwireError",
+    "connect",
+    "connect_async",
     "realtime",
     "realtime_async",
 ]

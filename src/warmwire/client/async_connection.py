@@ -49,6 +49,11 @@ class AsyncRealtimeConnection:
         """The codec name the runner chose, if it chose one."""
         return self._ws.subprotocol
 
+    @property
+    def closed(self) -> bool:
+        """True once the connection is over (closed by either side, or lost)."""
+        return self._ws.closed is not None
+
     async def send(self, obj: Any) -> None:
         """Encode ``obj`` with the session codec and send it."""
         await self._ws.send(self._codec.encode(obj))
