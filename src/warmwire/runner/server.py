@@ -8,12 +8,13 @@ finish the inputs already accepted, close every session with 1001.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import itertools
 import logging
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -35,7 +36,7 @@ from warmwire.runner.app import App
 from warmwire.runner.handlers import Handler
 from warmwire.runner.metrics import CONTENT_TYPE, Metrics
 from warmwire.runner.routing import Admitted, Refused, Router, admit, refusal
-from warmwire.runner.session import Session, SessionLimits
+from warmwire.runner.session import Channel, Session, SessionLimits
 from warmwire.transports.websocket import AsyncWebSocket
 
 log = logging.getLogger("warmwire.runner")
@@ -186,10 +187,17 @@ class Runner:
         await ws.accept(decision.subprotocol)
         if not await self._authorised(ws, decision, request):
             return
+        keepalive = None
+        if self.config.ping_interval is not None:
+            keepalive = functools.partial(self._keepalive, ws)
+        await self.run_session(self.new_session(ws, decision), decision, keepalive)
+
+    def new_session(self, channel: Channel, decision: Admitted) -> Session:
+        """A session for an admitted, authorised connection, whichever front door it came in."""
         route = decision.route
         config = route.config
-        session = Session(
-            ws,
+        return Session(
+            channel,
             self.handlers[route.url_path],
             decision.codec,
             SessionLimits(
@@ -204,9 +212,14 @@ class Runner:
             metrics=self.metrics,
             name=f"session={next(self._ids)} path={route.url_path}",
         )
-        await self._run_session(ws, session, decision)
 
-    async def _run_session(self, ws: AsyncWebSocket, session: Session, decision: Admitted) -> None:
+    async def run_session(
+        self,
+        session: Session,
+        decision: Admitted,
+        beside: Callable[[str], Coroutine[Any, Any, None]] | None = None,
+    ) -> None:
+        """Run ``session`` to its end, counted and logged; ``beside`` runs alongside (keepalive)."""
         log.info(
             "%s open codec=%s buffering=%d", session.name, decision.codec.name, decision.buffering
         )
@@ -218,8 +231,8 @@ class Runner:
             session.drain()
         try:
             async with anyio.create_task_group() as tg:
-                if self.config.ping_interval is not None:
-                    tg.start_soon(self._keepalive, ws, session.name)
+                if beside is not None:
+                    tg.start_soon(beside, session.name)
                 await session.run()
                 tg.cancel_scope.cancel()
         finally:
@@ -253,21 +266,29 @@ class Runner:
                 await ws.aclose_transport()
                 return
 
+    def credentials_problem(self, decision: Admitted, authorization: str | None) -> str | None:
+        """Why the connection's credentials are refused (safe to send), or ``None``.
+
+        Checked after the upgrade, so a browser can read the reason.
+        """
+        auth = self.config.auth
+        if auth is None:
+            return None
+        route = decision.route
+        endpoint = parse_app_id(route.app.app_id, route.config.path)
+        reason = auth.check(endpoint, decision.token, authorization)
+        if reason is not None:
+            # The reason never contains the token or a secret.
+            self.metrics.refused.labels("unauthorized").inc()
+            log.info("refused path=%s reason=%s", route.url_path, reason)
+        return reason
+
     async def _authorised(
         self, ws: AsyncWebSocket, decision: Admitted, request: UpgradeRequest
     ) -> bool:
-        """Check credentials after the upgrade, so a browser can read why it was refused."""
-        auth = self.config.auth
-        if auth is None:
-            return True
-        route = decision.route
-        endpoint = parse_app_id(route.app.app_id, route.config.path)
-        reason = auth.check(endpoint, decision.token, request.header("authorization"))
+        reason = self.credentials_problem(decision, request.header("authorization"))
         if reason is None:
             return True
-        # The reason never contains the token or a secret.
-        self.metrics.refused.labels("unauthorized").inc()
-        log.info("refused path=%s reason=%s", route.url_path, reason)
         await ws.send(unauthorized_message(reason))
         await ws.aclose(CloseCode.POLICY_VIOLATION, "Unauthorized")
         return False
