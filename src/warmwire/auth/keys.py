@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from warmwire.core.errors import ConfigurationError
 
 KEYS_ENV = "WARMWIRE_KEYS"
 KEY_ENV = "WARMWIRE_KEY"
+_COMMENT = re.compile(r"\s#")
 
 
 @attrs.frozen(slots=True)
@@ -71,7 +73,8 @@ class KeyStore:
 
 
 def load_keys(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> KeyStore:
-    """Keys from a file (one ``id:secret`` a line, ``#`` comments) and ``$WARMWIRE_KEYS``.
+    """Keys from a file (one ``id:secret`` a line; ``#`` starts a comment at a line's
+    start or after whitespace) and ``$WARMWIRE_KEYS``.
 
     ``$WARMWIRE_KEYS`` holds comma-separated ``id:secret`` pairs.
     """
@@ -79,8 +82,10 @@ def load_keys(path: str | Path | None = None, env: Mapping[str, str] | None = No
     keys: list[ApiKey] = []
     if path is not None:
         for number, line in enumerate(Path(path).read_text().splitlines(), 1):
-            line = line.split("#", 1)[0].strip()
-            if not line:
+            # A comment is a whole line or starts after whitespace: a '#' inside a
+            # secret is part of the secret (cutting there would weaken the key).
+            line = _COMMENT.split(line, 1)[0].strip()
+            if not line or line.startswith("#"):
                 continue
             try:
                 keys.append(parse_key(line))

@@ -116,10 +116,20 @@ class CachedToken:
     def _cached(self) -> str | None:
         if self._token is None or self.expiration is None:
             return None
-        age = self._clock() - self._fetched_at
-        if age < 0.9 * self.expiration or self._clock() < self._retry_at:
+        now = self._clock()
+        age = now - self._fetched_at
+        if age < 0.9 * self.expiration:
+            return self._token
+        # After a failed refresh, keep the token until the retry is due, but never past
+        # its lifetime: an expired token would only be refused at the handshake.
+        if now < self._retry_at and age < self.expiration:
             return self._token
         return None
+
+    def invalidate(self) -> None:
+        """Forget the cached token (the runner refused it): the next connection fetches anew."""
+        self._token = None
+        self._retry_at = 0.0
 
     def _store(self, token: str) -> str:
         if not isinstance(token, str) or not token:
@@ -181,16 +191,18 @@ class ProviderToken(CachedToken):
         result = self.provider(endpoint.endpoint_path)
         if inspect.isawaitable(result):
             result = await result
-        return str(result) if result else ""
+        # Not str(): a provider returning bytes or None must fail in _store, clearly,
+        # not send "b'...'" or "None" to the runner as a token.
+        return result
 
     def fetch(self, endpoint: Endpoint, url: RunnerUrl) -> str:
         if inspect.iscoroutinefunction(self.provider):
             # The blocking client has no loop; run the coroutine on a private one.
-            return str(anyio.run(self.afetch, endpoint, url))
+            return anyio.run(self.afetch, endpoint, url)
         result = self.provider(endpoint.endpoint_path)
         if inspect.isawaitable(result):
             raise TokenFetchError("token_provider returned an awaitable; make it async def")
-        return str(result) if result else ""
+        return result
 
 
 def _mint_request(endpoint: Endpoint, expiration: float) -> dict[str, Any]:

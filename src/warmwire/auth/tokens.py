@@ -129,6 +129,10 @@ class TokenVerifier:
         """The claims of a token valid now for ``endpoint``; else :class:`TokenError`."""
         if not token:
             raise TokenError("missing token: connect with ?fal_jwt_token=<token> from your backend")
+        if not token.isascii():
+            # A JWT is base64url and dots; anything else (a lone surrogate would make
+            # PyJWT raise UnicodeEncodeError) is refused here as malformed.
+            raise TokenError("malformed token: not ASCII")
         for key in self.keys:
             try:
                 claims: dict[str, Any] = jwt.decode(
