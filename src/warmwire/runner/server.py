@@ -133,6 +133,10 @@ class Runner:
                 await ws.respond(status, body, (("content-type", content_type),))
             elif isinstance(request, UpgradeRequest):
                 await self._upgrade(ws, request)
+        except Exception:
+            # One connection's failure must not reach the accept loop's task group:
+            # that would stop the runner for every other session.
+            log.exception("connection failed with an unexpected error")
         finally:
             await ws.aclose_transport()
 
@@ -319,11 +323,11 @@ def _sole(exc: Exception) -> Exception:
     return exc
 
 
-def _instantiate(apps: Iterable[App | type[App]]) -> list[App]:
+def instantiate_apps(apps: Iterable[App | type[App]]) -> list[App]:
     return [app() if isinstance(app, type) else app for app in apps]
 
 
-def _check_auth(config: RunnerConfig, host: str) -> None:
+def check_auth_configured(config: RunnerConfig, host: str) -> None:
     if config.auth is not None:
         return
     if not config.insecure_no_auth:
@@ -387,8 +391,8 @@ async def serve(
     :class:`RunnerConfig` fields.
     """
     config = attrs.evolve(config or RunnerConfig(), **options)
-    _check_auth(config, "localhost" if uds or listener else host)
-    runner = Runner(_instantiate(apps), config)
+    check_auth_configured(config, "localhost" if uds or listener else host)
+    runner = Runner(instantiate_apps(apps), config)
     await runner.startup()
     try:
         if listener is None:

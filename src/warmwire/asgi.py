@@ -1,0 +1,245 @@
+"""Realtime apps as an ASGI application: run under uvicorn or hypercorn, mount in Starlette.
+
+::
+
+    from warmwire import asgi
+    application = asgi.app(Stylize, auth=auth)          # uvicorn module:application
+    # or, beside your own routes:
+    api = FastAPI(); api.mount("/apps", asgi.app(Stylize, auth=auth))
+
+The same :class:`~warmwire.runner.server.Runner` as ``warmwire serve`` does the
+work: routing by app id and path, codec negotiation, token checks and the
+``Unauthorized`` message, sessions with buffering, timeouts, errors, timings,
+and ``/health``, ``/ready``, ``/metrics``, ``/tokens/``.  What differs is who
+owns the WebSocket framing: here the ASGI server does, so its settings bound
+message size (uvicorn's ``--ws-max-size``) and keepalive (``--ws-ping-interval``),
+and it performs the closing handshake once the session asks to close.
+
+Lifespan events run ``setup()`` and ``teardown()`` once.  Mounted apps do not
+receive lifespan events in Starlette; then ``setup()`` runs on the first
+request instead, and ``teardown()`` is the host application's to call
+(``await application.shutdown()``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import anyio
+import attrs
+
+from warmwire.core.close_codes import CloseCode
+from warmwire.core.envelope import unauthorized_message
+from warmwire.core.events import Closed, HttpRequest, Initiator, UpgradeRequest
+from warmwire.core.handshake import parse_subprotocols
+from warmwire.runner.app import App
+from warmwire.runner.routing import Refused
+from warmwire.runner.server import Runner, RunnerConfig, check_auth_configured, instantiate_apps
+
+log = logging.getLogger("warmwire.asgi")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+MAX_HTTP_BODY = 64 * 1024
+
+
+class WarmwireASGI:
+    """An ASGI application serving realtime apps with warmwire's runner."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self._started = False
+        self._start_lock: anyio.Lock | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        await self.startup()
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+
+    async def startup(self) -> None:
+        """Run ``setup()`` once (lifespan startup, or the first request when mounted)."""
+        if self._started:
+            return
+        if self._start_lock is None:
+            self._start_lock = anyio.Lock()
+        async with self._start_lock:
+            if not self._started:
+                await self.runner.startup()
+                self._started = True
+
+    async def shutdown(self) -> None:
+        """Drain the sessions, then run ``teardown()``."""
+        if self._started:
+            await self.runner.drain()
+            await self.runner.shutdown()
+            self._started = False
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.exception("setup() failed")
+                    await send({"type": "lifespan.startup.failed", "message": repr(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = bytearray()
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if len(body) > MAX_HTTP_BODY or not message.get("more_body", False):
+                break
+        if len(body) > MAX_HTTP_BODY:
+            status, payload, content_type = (
+                413,
+                b'{"error": "request body too large"}',
+                "application/json",
+            )
+        else:
+            request = HttpRequest(scope["method"], _target(scope), _headers(scope), bytes(body))
+            status, payload, content_type = self.runner.http(request)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", content_type.encode()),
+                    (b"content-length", str(len(payload)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        headers = _headers(scope)
+        subprotocols = tuple(
+            scope.get("subprotocols")
+            or parse_subprotocols([v for k, v in headers if k == "sec-websocket-protocol"])
+        )
+        request = UpgradeRequest(_target(scope), headers, subprotocols)
+        decision = self.runner.admit(request)
+        if isinstance(decision, Refused):
+            await _refuse(scope, send, decision)
+            return
+        await send({"type": "websocket.accept", "subprotocol": decision.subprotocol})
+        channel = AsgiChannel(receive, send)
+        reason = self.runner.credentials_problem(decision, request.header("authorization"))
+        if reason is not None:
+            await channel.send(unauthorized_message(reason))
+            await channel.start_close(CloseCode.POLICY_VIOLATION, "Unauthorized")
+            return
+        await self.runner.run_session(self.runner.new_session(channel, decision), decision)
+
+
+@attrs.define
+class AsgiChannel:
+    """A session's connection over ASGI ``receive``/``send``.
+
+    The server does the closing handshake: once the session asks to close, the
+    connection is over as far as the session is concerned.
+    """
+
+    receive: Receive
+    send_message: Send
+    closed: Closed | None = None
+
+    async def recv(self) -> bytes | str | Closed:
+        if self.closed is not None:
+            return self.closed
+        message = await self.receive()
+        if message["type"] == "websocket.receive":
+            text = message.get("text")
+            return text if text is not None else bytes(message.get("bytes") or b"")
+        code = int(message.get("code", CloseCode.NO_STATUS))
+        self.closed = Closed(code, str(message.get("reason") or ""), Initiator.REMOTE)
+        return self.closed
+
+    async def send(self, data: bytes | str) -> None:
+        if self.closed is not None:
+            return
+        key = "text" if isinstance(data, str) else "bytes"
+        try:
+            await self.send_message({"type": "websocket.send", key: data})
+        except OSError:
+            # The client went away; recv() reports the disconnect.
+            pass
+
+    async def start_close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
+        if self.closed is not None:
+            return
+        self.closed = Closed(code, reason, Initiator.LOCAL)
+        try:
+            await self.send_message({"type": "websocket.close", "code": code, "reason": reason})
+        except OSError:
+            pass
+
+    async def aclose_transport(self) -> None:
+        await self.start_close(CloseCode.INTERNAL_ERROR, "client stopped reading")
+
+
+async def _refuse(scope: Scope, send: Send, refused: Refused) -> None:
+    """An HTTP refusal before the upgrade, where the server supports it (else a 403 close)."""
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": refused.status,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": refused.body})
+    else:
+        await send({"type": "websocket.close", "code": CloseCode.POLICY_VIOLATION})
+
+
+def _target(scope: Scope) -> str:
+    path: str = scope.get("path", "/")
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :] or "/"
+    query: bytes = scope.get("query_string", b"")
+    return f"{path}?{query.decode('latin-1')}" if query else path
+
+
+def _headers(scope: Scope) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope.get("headers", ())
+    )
+
+
+def app(
+    *apps: App | type[App],
+    config: RunnerConfig | None = None,
+    **options: Any,
+) -> WarmwireASGI:
+    """An ASGI application serving ``apps``; keyword arguments are :class:`RunnerConfig` fields.
+
+    Authentication is required as with ``warmwire serve`` (``auth=``), unless
+    ``insecure_no_auth=True``.
+    """
+    config = attrs.evolve(config or RunnerConfig(), **options)
+    # The bind address belongs to the ASGI server; insecure mode is the caller's promise.
+    check_auth_configured(config, "localhost")
+    return WarmwireASGI(Runner(instantiate_apps(apps), config))
