@@ -11,9 +11,9 @@ import anyio
 import anyio.to_thread
 import httpx
 import pytest
-from test_cli import CLI, ENV, URL_LINE, LineReader, run_cli
 
 import warmwire
+from test_cli import CLI, ENV, URL_LINE, LineReader, run_cli
 from warmwire import runner
 from warmwire.auth.runner_auth import RunnerAuth
 from warmwire.examples.echo import Echo
