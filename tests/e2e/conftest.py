@@ -20,6 +20,7 @@ from warmwire import runner
 from warmwire.examples.echo import Echo
 from warmwire.runner import RunningServer
 
+
 @pytest.fixture
 async def echo_server() -> AsyncIterator[RunningServer]:
     """``warmwire/echo`` on ``ws://127.0.0.1:<free port>``, stopped after the test."""
@@ -56,3 +57,10 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's ``$WARMWIRE_KEY`` would make clients fetch tokens from these runners."""
+    monkeypatch.delenv("WARMWIRE_KEY", raising=False)
+    monkeypatch.delenv("WARMWIRE_KEYS", raising=False)

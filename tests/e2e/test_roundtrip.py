@@ -6,6 +6,9 @@ with HTTP 404) and the ones that must come before any I/O.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -13,6 +16,7 @@ import anyio.to_thread
 import pytest
 
 import warmwire
+from warmwire import runner
 from warmwire.runner import RunningServer
 
 pytestmark = pytest.mark.anyio
@@ -138,9 +142,7 @@ async def test_async_app_id_ending_with_path(
 
 
 @pytest.mark.parametrize("max_buffering", [1, 60])
-async def test_async_max_buffering_accepted(
-    echo_server: RunningServer, max_buffering: int
-) -> None:
+async def test_async_max_buffering_accepted(echo_server: RunningServer, max_buffering: int) -> None:
     with anyio.fail_after(TIMEOUT):
         async with warmwire.realtime_async(
             "warmwire/echo", url=echo_server.url, max_buffering=max_buffering
@@ -224,9 +226,7 @@ async def test_sync_one_megabyte_binary(echo_server: RunningServer, codec: str) 
 
 async def test_sync_request_id_and_iteration(echo_server: RunningServer) -> None:
     def client() -> list[Any]:
-        with warmwire.realtime(
-            "warmwire/echo", url=echo_server.url, open_timeout=TIMEOUT
-        ) as conn:
+        with warmwire.realtime("warmwire/echo", url=echo_server.url, open_timeout=TIMEOUT) as conn:
             for i in range(4):
                 conn.send({"i": i, "request_id": f"s-{i}"})
             seen = []
@@ -272,9 +272,7 @@ async def test_sync_url_from_environment(
 
 async def test_sync_recv_timeout_leaves_connection_usable(echo_server: RunningServer) -> None:
     def client() -> Any:
-        with warmwire.realtime(
-            "warmwire/echo", url=echo_server.url, open_timeout=TIMEOUT
-        ) as conn:
+        with warmwire.realtime("warmwire/echo", url=echo_server.url, open_timeout=TIMEOUT) as conn:
             with pytest.raises(TimeoutError):
                 conn.recv(timeout=0.05)
             conn.send({"still": "open"})
@@ -314,7 +312,7 @@ async def test_async_unknown_path_is_404(echo_server: RunningServer) -> None:
 
 async def test_sync_unknown_app_is_404(echo_server: RunningServer) -> None:
     def client() -> warmwire.HandshakeError:
-        with pytest.raises(warmwire.HandshakeError) as info:  # noqa: SIM117
+        with pytest.raises(warmwire.HandshakeError) as info:
             with warmwire.realtime("warmwire/nope", url=echo_server.url, open_timeout=TIMEOUT):
                 pytest.fail("the runner accepted an unknown app")
         return info.value
@@ -373,3 +371,202 @@ def test_missing_url_fails_before_io(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WARMWIRE_URL", "")
     with pytest.raises(warmwire.ConfigurationError, match="WARMWIRE_URL"):
         warmwire.realtime_async("warmwire/echo")
+
+
+# -- concurrency and the end of a session ---------------------------------------------
+
+
+async def test_async_burst_then_read(echo_server: RunningServer) -> None:
+    """Send many large inputs before reading any result (one task, a common pattern).
+
+    Results pile up in the socket buffers while inputs still arrive: the runner
+    must keep reading while its own writes wait, or both sides block forever.
+    """
+    count, size = 16, 1024 * 1024  # 16 MB each way (beyond socket buffers); buffering 60
+    with anyio.fail_after(TIMEOUT):
+        async with warmwire.realtime_async("warmwire/echo", url=echo_server.url) as conn:
+            for i in range(count):
+                await conn.send({"i": i, "blob": bytes([i]) * size})
+            for i in range(count):
+                result = await conn.recv()
+                assert result["i"] == i
+                assert result["blob"] == bytes([i]) * size
+
+
+async def test_async_send_and_recv_from_different_tasks(echo_server: RunningServer) -> None:
+    """Two producer tasks and one consumer: nothing corrupted, order kept, newest survives.
+
+    The runner may drop inputs (its buffer keeps the newest), so the consumer
+    reads until each producer's last input has come back.
+    """
+    count = 200
+    received: list[Any] = []
+    with anyio.fail_after(TIMEOUT):
+        async with warmwire.realtime_async("warmwire/echo", url=echo_server.url) as conn:
+
+            async def produce(parity: int) -> None:
+                for i in range(parity, count, 2):
+                    await conn.send({"i": i, "pad": b"p" * (i * 100)})
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(produce, 0)
+                tg.start_soon(produce, 1)
+                last = {count - 2, count - 1}
+                while not last <= {r["i"] for r in received}:
+                    received.append(await conn.recv())
+    indexes = [r["i"] for r in received]
+    assert len(set(indexes)) == len(indexes)
+    for parity in (0, 1):
+        mine = [i for i in indexes if i % 2 == parity]
+        assert mine == sorted(mine)
+    assert all(r["pad"] == b"p" * (r["i"] * 100) for r in received)
+
+
+async def test_sync_burst_then_read(echo_server: RunningServer) -> None:
+    count, size = 16, 1024 * 1024
+
+    def client() -> None:
+        with warmwire.realtime("warmwire/echo", url=echo_server.url, open_timeout=TIMEOUT) as conn:
+            for i in range(count):
+                conn.send({"i": i, "blob": bytes([i]) * size})
+            for i in range(count):
+                result = conn.recv(timeout=TIMEOUT)
+                assert result["i"] == i
+                assert result["blob"] == bytes([i]) * size
+
+    await anyio.to_thread.run_sync(client)
+
+
+async def test_sync_send_and_recv_from_different_threads(echo_server: RunningServer) -> None:
+    count = 200
+
+    def client() -> list[Any]:
+        with warmwire.realtime("warmwire/echo", url=echo_server.url, open_timeout=TIMEOUT) as conn:
+
+            def produce() -> None:
+                for i in range(count):
+                    conn.send({"i": i, "pad": b"p" * (i * 100)})
+
+            producer = threading.Thread(target=produce)
+            producer.start()
+            received: list[Any] = []
+            try:
+                while not received or received[-1]["i"] != count - 1:
+                    received.append(conn.recv(timeout=TIMEOUT))
+            finally:
+                producer.join(TIMEOUT)
+            assert not producer.is_alive()
+            return received
+
+    received = await anyio.to_thread.run_sync(client)
+    indexes = [r["i"] for r in received]
+    assert indexes == sorted(set(indexes))  # in order, no duplicates; drops are allowed
+    assert all(r["pad"] == b"p" * (r["i"] * 100) for r in received)
+
+
+async def test_sync_short_recv_timeouts_while_another_thread_sends(
+    echo_server: RunningServer,
+) -> None:
+    """``recv(timeout=...)`` must not cut a concurrent ``send`` short.
+
+    A socket has one timeout for both directions: a reader polling with short
+    timeouts once made a large send in another thread stop half-way through a
+    frame, and the runner closed the corrupted connection with 1002.
+    """
+    count, size = 12, 2_000_000
+
+    def client() -> tuple[list[int], list[str]]:
+        errors: list[str] = []
+        with warmwire.realtime("warmwire/echo", url=echo_server.url, open_timeout=TIMEOUT) as conn:
+
+            def produce() -> None:
+                try:
+                    for i in range(count):
+                        conn.send({"i": i, "blob": bytes([i]) * size})
+                except Exception as exc:  # reported below, in the test's thread
+                    errors.append(repr(exc))
+
+            producer = threading.Thread(target=produce)
+            producer.start()
+            seen: list[int] = []
+            deadline = time.monotonic() + TIMEOUT
+            try:
+                while count - 1 not in seen and time.monotonic() < deadline:
+                    try:
+                        result = conn.recv(timeout=0.005)
+                    except TimeoutError:
+                        continue
+                    assert result["blob"] == bytes([result["i"]]) * size
+                    seen.append(result["i"])
+            finally:
+                producer.join(TIMEOUT)
+        return seen, errors
+
+    seen, errors = await anyio.to_thread.run_sync(client)
+    assert errors == []
+    assert seen[-1] == count - 1
+    assert seen == sorted(set(seen))
+
+
+class Idle(runner.App, app_id="test/idle"):
+    """Echo with a short session timeout: the runner ends idle sessions itself."""
+
+    @runner.realtime("/realtime", session_timeout=0.3)
+    def run(self, inp: dict[str, Any]) -> dict[str, Any]:
+        return inp
+
+
+@pytest.fixture
+async def idle_server() -> AsyncIterator[RunningServer]:
+    async with runner.serve(Idle, insecure_no_auth=True) as server:
+        yield server
+
+
+async def test_session_timeout_then_normal_close(idle_server: RunningServer) -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with warmwire.realtime_async("test/idle", url=idle_server.url) as conn:
+            await conn.send({"x": 1})
+            assert await conn.recv() == {"x": 1}
+            # No more input: TIMEOUT, then a normal close that ends iteration.
+            with pytest.raises(warmwire.RealtimeError) as info:
+                await conn.recv()
+            assert info.value.error == "TIMEOUT"
+            assert [r async for r in conn] == []
+            assert await conn.recv() is None  # and stays ended
+            with pytest.raises(warmwire.ProtocolError, match="new connection"):
+                await conn.send({"too": "late"})
+            await conn.aclose()  # idempotent, also after the runner closed
+
+
+async def test_sync_session_timeout_then_normal_close(idle_server: RunningServer) -> None:
+    def client() -> list[Any]:
+        out: list[Any] = []
+        with warmwire.realtime("test/idle", url=idle_server.url, open_timeout=TIMEOUT) as conn:
+            try:
+                conn.recv(timeout=TIMEOUT)
+            except warmwire.RealtimeError as exc:
+                out.append(exc.error)
+            out.append(list(conn))
+            out.append(conn.recv(timeout=TIMEOUT))
+            try:
+                conn.send({"too": "late"})
+            except warmwire.ProtocolError:
+                out.append("ProtocolError")
+            conn.close()
+        return out
+
+    assert await anyio.to_thread.run_sync(client) == ["TIMEOUT", [], None, "ProtocolError"]
+
+
+async def test_aclose_is_idempotent(echo_server: RunningServer) -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with warmwire.realtime_async("warmwire/echo", url=echo_server.url) as conn:
+            await assert_round_trip(conn)
+            await conn.aclose()
+            await conn.aclose()
+            assert await conn.recv() is None
+
+
+async def assert_round_trip(conn: warmwire.AsyncRealtimeConnection) -> None:
+    await conn.send({"ping": 1})
+    assert await conn.recv() == {"ping": 1}

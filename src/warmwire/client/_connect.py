@@ -17,8 +17,8 @@ def unreachable(url: RunnerUrl, exc: OSError) -> HandshakeError:
     where = f"{url.scheme}://{url.unix_path or url.host_header}"
     if isinstance(exc, ssl.SSLCertVerificationError):
         return HandshakeError(
-            f"the runner at {where} presented a TLS certificate that could not be verified "
-            f"({exc.verify_message or exc}); pass ssl_context= an ssl.SSLContext that trusts "
+            f"TLS certificate verify failed for the runner at {where}: "
+            f"{exc.verify_message or exc}; pass ssl_context= an ssl.SSLContext that trusts "
             "the runner's certificate authority, or give the runner a certificate for this host."
         )
     return HandshakeError(

@@ -1,8 +1,10 @@
 """The blocking I/O driver: a core protocol over a plain socket, for the sync client.
 
 No event loop and no helper thread: ``send`` writes, ``recv`` reads until a
-whole message is there.  Writes are serialised by a lock so that one thread may
-send while another receives.
+whole message is there.  One thread may send while another receives: the
+protocol object is only touched under a short state lock (never held during
+I/O), and writes are serialised by a send lock that the reading thread takes
+only when reading produced bytes to write (pongs, close replies).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class SyncWebSocket:
         self._protocol = protocol
         self._close_timeout = close_timeout
         self._send_lock = threading.Lock()
+        self._state_lock = threading.Lock()
         self._pending: collections.deque[bytes | str] = collections.deque()
         self._closed: Closed | None = None
         self._rejected: Rejected | None = None
@@ -66,8 +69,10 @@ class SyncWebSocket:
     def send(self, data: bytes | str) -> None:
         """Send one message (``str`` → text frame, ``bytes`` → binary frame)."""
         with self._send_lock:
-            self._protocol.send_message(data)
-            self._write(self._protocol.data_to_send())
+            with self._state_lock:
+                self._protocol.send_message(data)
+                out = self._protocol.data_to_send()
+            self._write(out)
 
     def recv(self, timeout: float | None = None) -> bytes | str | Closed:
         """The next message or the :class:`Closed` event; ``TimeoutError`` after ``timeout``."""
@@ -81,8 +86,10 @@ class SyncWebSocket:
     def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> Closed:
         """Closing handshake (bounded by ``close_timeout``), then close the socket."""
         with self._send_lock:
-            self._protocol.close(code, reason)
-            self._write(self._protocol.data_to_send())
+            with self._state_lock:
+                self._protocol.close(code, reason)
+                out = self._protocol.data_to_send()
+            self._write(out)
         deadline = time.monotonic() + self._close_timeout
         try:
             while self._closed is None:
@@ -114,8 +121,14 @@ class SyncWebSocket:
             raise TimeoutError("no message from the runner within the timeout") from None
         except OSError:
             data = None
-        self._protocol.receive_data(data)
-        for event in self._protocol.events():
+        with self._state_lock:
+            try:
+                self._protocol.receive_data(data)
+            finally:
+                events = self._protocol.events()
+                out = self._protocol.data_to_send()
+                close_transport = self._protocol.close_transport
+        for event in events:
             if isinstance(event, Message):
                 self._pending.append(event.data)
             elif isinstance(event, Closed):
@@ -124,18 +137,35 @@ class SyncWebSocket:
                 self.subprotocol = event.subprotocol
             elif isinstance(event, Rejected):
                 self._rejected = event
-        self._flush()
-        if self._protocol.close_transport:
+        if out:
+            # Bytes the protocol produced while reading leave after any message
+            # a sender has already taken, and before any it takes later.
+            with self._send_lock:
+                self._write(out)
+        if close_transport:
             self.close_transport()
 
     def _flush(self) -> None:
         with self._send_lock:
-            self._write(self._protocol.data_to_send())
+            with self._state_lock:
+                out = self._protocol.data_to_send()
+            self._write(out)
 
     def _write(self, data: bytes) -> None:
-        if not data:
-            return
-        try:
-            self._sock.sendall(data)
-        except OSError:
-            pass  # the peer is gone; the reading side reports it as a 1006 close
+        """Write all of ``data``.
+
+        The reading thread sets the socket's timeout for its own deadline, and
+        that timeout applies to writes on the same socket too.  ``sendall``
+        would then fail part-way, with no way to tell how much was sent, and
+        leave half a frame on the wire.  ``send`` reports what it wrote, so a
+        timeout here only means "try again".
+        """
+        view = memoryview(data)
+        while view:
+            try:
+                sent = self._sock.send(view)
+            except TimeoutError:
+                continue
+            except OSError:
+                return  # the peer is gone; the reading side reports it as a 1006 close
+            view = view[sent:]

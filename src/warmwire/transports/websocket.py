@@ -54,6 +54,7 @@ class AsyncWebSocket:
         self.subprotocol = subprotocol
         self._rejected: Rejected | None = None
         self._request: HttpRequest | UpgradeRequest | BadRequest | None = None
+        self._close_started = False
 
     @classmethod
     async def open_client(
@@ -85,7 +86,7 @@ class AsyncWebSocket:
         async with self._send_lock:
             protocol.accept(subprotocol)
             self.subprotocol = subprotocol
-            await self._write(protocol.data_to_send())
+            await self._write_pending()
         for event in protocol.events():  # frames that came with the request
             self._on_event(event)
 
@@ -96,7 +97,7 @@ class AsyncWebSocket:
         protocol = self._server_protocol()
         async with self._send_lock:
             protocol.respond(status, body, headers)
-            await self._write(protocol.data_to_send())
+            await self._write_pending()
         await self.aclose_transport()
 
     def _server_protocol(self) -> ServerProtocol:
@@ -112,7 +113,7 @@ class AsyncWebSocket:
         """Send one message (``str`` → text frame, ``bytes`` → binary frame)."""
         async with self._send_lock:
             self._protocol.send_message(data)
-            await self._write(self._protocol.data_to_send())
+            await self._write_pending()
 
     async def recv(self) -> bytes | str | Closed:
         """The next message, or the :class:`Closed` event once the connection is over."""
@@ -127,14 +128,15 @@ class AsyncWebSocket:
         self._pong = anyio.Event()
         async with self._send_lock:
             self._protocol.send_ping()
-            await self._write(self._protocol.data_to_send())
+            await self._write_pending()
         await self._pong.wait()
 
     async def start_close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         """Send the close frame; the task reading ``recv()`` sees the handshake finish."""
         async with self._send_lock:
+            self._close_started = True
             self._protocol.close(code, reason)
-            await self._write(self._protocol.data_to_send())
+            await self._write_pending()
 
     async def aclose(self, code: int = CloseCode.NORMAL, reason: str = "") -> Closed:
         """Close the connection: closing handshake (bounded by ``close_timeout``), then the stream.
@@ -166,9 +168,48 @@ class AsyncWebSocket:
         self._protocol.receive_data(data)
         for event in self._protocol.events():
             self._on_event(event)
-        await self._flush()
         if self._protocol.close_transport:
+            # The close frame (ours or our reply) must go out before the stream closes.
+            with anyio.move_on_after(self._close_timeout):
+                async with self._send_lock:
+                    await self._write_pending()
+            if data is not None and self._failed_the_connection():
+                await self._linger()
             await self.aclose_transport()
+        else:
+            await self._flush()
+
+    def _failed_the_connection(self) -> bool:
+        """True when the protocol, not a closing handshake, ended an open connection."""
+        closed = self._closed
+        return (
+            closed is not None
+            and closed.initiator is Initiator.LOCAL
+            and closed.code != CloseCode.ABNORMAL
+            and not self._close_started
+        )
+
+    async def _linger(self) -> None:
+        """Let our close frame reach a peer that may still be sending, then close.
+
+        After a protocol failure (1002, 1007, 1009...) the peer may still be
+        writing, e.g. the rest of an oversized message.  Closing a socket with
+        unread input makes the kernel answer with a reset, which can destroy
+        the close frame in flight (asyncio drops a connection's pending input
+        when a write fails): the peer would see 1006 instead of the reason.
+        So half-close where the stream allows it, and discard input until the
+        peer closes, for at most ``close_timeout``.
+        """
+        with anyio.move_on_after(self._close_timeout):
+            try:
+                await self._stream.send_eof()
+            except (NotImplementedError, *_STREAM_GONE):
+                pass  # TLS streams cannot half-close: the peer closes after our close frame
+            try:
+                while await self._stream.receive(RECEIVE_SIZE):
+                    pass
+            except _STREAM_GONE:
+                pass
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, Message):
@@ -185,8 +226,28 @@ class AsyncWebSocket:
             self._request = event
 
     async def _flush(self) -> None:
+        """Write what reading produced (pongs, close replies), without ever waiting for it.
+
+        A reader must not wait for the send lock: a sender blocked on a peer
+        that is not reading would stop this side from reading too, and two
+        such peers deadlock.  The task holding the lock writes everything
+        pending before it releases it (see :meth:`_write_pending`).
+        """
+        if self._send_lock.locked():
+            return
         async with self._send_lock:
-            await self._write(self._protocol.data_to_send())
+            await self._write_pending()
+
+    async def _write_pending(self) -> None:
+        """With the send lock held: write the protocol's output until there is none left.
+
+        Bytes are taken from the protocol inside the lock so that they leave in
+        the order the protocol produced them; looping picks up what a reader
+        added meanwhile, and no checkpoint separates the last (empty) take
+        from the release of the lock.
+        """
+        while data := self._protocol.data_to_send():
+            await self._write(data)
 
     async def _write(self, data: bytes) -> None:
         if not data:
