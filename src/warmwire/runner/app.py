@@ -32,6 +32,15 @@ class EndpointConfig:
     """The codec for binary frames when the client offers none."""
     encode_message: Callable[[Any], bytes | str] | None = None
     decode_message: Callable[[bytes | str], Any] | None = None
+    raw: bool = False
+    """Inputs are not decoded into maps: the handler gets each message's payload
+    (``bytes`` from a binary frame, ``str`` from a text frame) and returns
+    ``bytes`` or ``str``, sent back in the same kind of frame (the identity
+    codec; no codec is negotiated)."""
+    any_path: bool = False
+    """Also serve upgrades to any path no other endpoint serves (a catch-all, at
+    most one per runner): for clients that dial a fixed path, such as a
+    conformance suite."""
 
     def __attrs_post_init__(self) -> None:
         if not MIN_BUFFERING <= self.buffering <= MAX_BUFFERING:
@@ -43,6 +52,11 @@ class EndpointConfig:
         if self.session_timeout is not None and self.session_timeout <= 0:
             raise ConfigurationError(
                 f"session_timeout must be positive or None, got {self.session_timeout}"
+            )
+        if self.raw and (self.encode_message is not None or self.decode_message is not None):
+            raise ConfigurationError(
+                "a raw endpoint passes payloads through unchanged: drop encode_message and "
+                "decode_message, or drop raw=True"
             )
 
 
@@ -59,6 +73,8 @@ def realtime(
     codec: str = "msgpack",
     encode_message: Callable[[Any], bytes | str] | None = None,
     decode_message: Callable[[bytes | str], Any] | None = None,
+    raw: bool = False,
+    any_path: bool = False,
 ) -> Callable[[F], F]:
     """Mark an :class:`App` method as a realtime endpoint served at ``path``::
 
@@ -66,6 +82,9 @@ def realtime(
         def run(self, inp: dict) -> dict: ...
 
     The method may be sync (run in a worker thread) or ``async`` (run on the loop).
+    ``raw=True`` hands it each payload as sent (``bytes`` or ``str``) instead of
+    a decoded map; ``any_path=True`` also serves every path no other endpoint
+    serves (see :class:`EndpointConfig`).
     """
     config = EndpointConfig(
         normalize_path(path),
@@ -76,6 +95,8 @@ def realtime(
         codec,
         encode_message,
         decode_message,
+        raw=raw,
+        any_path=any_path,
     )
 
     def mark(fn: F) -> F:

@@ -61,10 +61,7 @@ class Handler:
     @classmethod
     def of(cls, fn: Callable[..., Any]) -> Handler:
         """Inspect ``fn``'s signature; a misdeclared handler raises :class:`ConfigurationError`."""
-        try:
-            hints = typing.get_type_hints(fn)
-        except Exception:
-            hints = {}
+        hints = _type_hints(fn)
         params = [
             p
             for p in inspect.signature(fn).parameters.values()
@@ -76,6 +73,14 @@ class Handler:
                 "(besides self)"
             )
         annotation = hints.get(params[0].name, Any)
+        if isinstance(annotation, str):
+            # The mode and the input model both come from this annotation: guessing
+            # would call a streaming handler with one dict, or skip validation.
+            raise ConfigurationError(
+                f"cannot resolve the annotation {annotation!r} of {fn.__qualname__}'s input "
+                f"{params[0].name!r}: define or import that type at module level (where "
+                "typing.get_type_hints can see it), or annotate with the type itself"
+            )
         streams_input = typing.get_origin(annotation) in _INPUT_STREAMS
         model = (
             typing.get_args(annotation)[0]
@@ -101,3 +106,29 @@ class Handler:
                 "must be 'async def'"
             )
         return cls(fn, is_async, mode, validator_for(model))
+
+
+def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    """``fn``'s annotations, resolved where possible; an unresolvable one stays a string."""
+    try:
+        return typing.get_type_hints(fn)
+    except Exception:
+        pass
+    # One unresolvable annotation (say, a return type imported only for type
+    # checkers) must not hide the others: resolve them one by one.
+    namespace = getattr(fn, "__globals__", {})
+    hints: dict[str, Any] = {}
+    for name, value in inspect.get_annotations(fn).items():
+        try:
+            hints[name] = typing.get_type_hints(_Holder(name, value, namespace))[name]
+        except Exception:
+            hints[name] = value if isinstance(value, str) else Any
+    return hints
+
+
+class _Holder:
+    """Something ``typing.get_type_hints`` accepts, carrying one annotation and its globals."""
+
+    def __init__(self, name: str, value: Any, namespace: dict[str, Any]) -> None:
+        self.__annotations__ = {name: value}
+        self.__globals__ = namespace

@@ -63,7 +63,13 @@ def _is_pydantic(model: type) -> bool:
 
 
 def _pydantic_validator(model: Any) -> Validator:
+    declared = set(getattr(model, "model_fields", {}))
+
     def validate(data: dict[str, Any]) -> Any:
+        if "request_id" in data and "request_id" not in declared:
+            # The protocol's field, not the app's: a model that forbids extra
+            # fields must not refuse it (the runner copies it to the output).
+            data = {k: v for k, v in data.items() if k != "request_id"}
         try:
             return model.model_validate(data)
         except Exception as exc:  # pydantic.ValidationError, without importing pydantic

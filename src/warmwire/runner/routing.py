@@ -15,6 +15,7 @@ import orjson
 
 from warmwire.codecs.base import Codec
 from warmwire.codecs.callables import codec_from_callables
+from warmwire.codecs.identity import IDENTITY, IdentityCodec
 from warmwire.core.errors import ConfigurationError
 from warmwire.core.handshake import choose_subprotocol, parse_target
 from warmwire.plugins import PluginError, codecs, get_codec
@@ -44,6 +45,7 @@ class Router:
     def __init__(self, apps: Iterable[App]) -> None:
         self.apps = list(apps)
         self._routes: dict[str, Route] = {}
+        self._any_path: Route | None = None
         for app in self.apps:
             if not getattr(type(app), "app_id", None):
                 raise ConfigurationError(
@@ -57,6 +59,13 @@ class Router:
             for method_name, config in app.endpoints.values():
                 route = Route(app, method_name, config)
                 self._routes[route.url_path] = route
+                if config.any_path:
+                    if self._any_path is not None:
+                        raise ConfigurationError(
+                            f"two catch-all endpoints (any_path=True): {self._any_path.url_path} "
+                            f"and {route.url_path}; a runner can serve only one"
+                        )
+                    self._any_path = route
 
     def routes(self) -> list[tuple[str, Route]]:
         """Every (request path, route) pair."""
@@ -71,8 +80,9 @@ class Router:
 
         ``/acme/app/v2/realtime`` reaches ``acme/app``'s ``@realtime("/v2/realtime")``,
         whether the client wrote the app id as ``acme/app/v2`` or the path as ``/v2/realtime``.
+        A path no endpoint serves reaches the catch-all endpoint (``any_path=True``), if any.
         """
-        return self._routes.get(path.rstrip("/") or "/")
+        return self._routes.get(path.rstrip("/") or "/", self._any_path)
 
 
 @attrs.frozen(slots=True)
@@ -117,6 +127,10 @@ def admit(router: Router, target: str, subprotocols: Sequence[str]) -> Admitted 
     if parsed.max_buffering is not None:
         # A client may ask for less buffering than the app allows, never more.
         buffering = min(buffering, parsed.max_buffering)
+    if config.raw:
+        # Payloads pass through unchanged: only the identity codec fits.
+        subprotocol = choose_subprotocol(subprotocols, (IDENTITY,))
+        return Admitted(route, IdentityCodec(), subprotocol, buffering, parsed.token)
     subprotocol = choose_subprotocol(subprotocols, _known_codecs(subprotocols))
     codec = get_codec(subprotocol or config.codec)
     if config.encode_message is not None or config.decode_message is not None:

@@ -2,8 +2,8 @@
 
 :class:`Runner` owns the apps (warm after ``setup()``), the HTTP routes and the
 sessions; :func:`serve` binds a listener and runs the accept loop inside the
-caller's asyncio or trio program.  Leaving ``serve()`` drains: stop accepting,
-finish the inputs already accepted, close every session with 1001.
+caller's asyncio or trio program.  Leaving ``serve()`` drains: refuse new
+sessions, finish the inputs already accepted, close every session with 1001.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ from warmwire.auth.runner_auth import RunnerAuth
 from warmwire.core.close_codes import CloseCode
 from warmwire.core.endpoint import parse_app_id
 from warmwire.core.envelope import unauthorized_message
-from warmwire.core.errors import ConfigurationError
+from warmwire.core.errors import ConfigurationError, ProtocolError
 from warmwire.core.events import BadRequest, HttpRequest, UpgradeRequest
 from warmwire.core.protocol import DEFAULT_MAX_MESSAGE_SIZE, ServerProtocol
 from warmwire.runner.app import App
-from warmwire.runner.handlers import Handler
+from warmwire.runner.handlers import Handler, Mode
 from warmwire.runner.metrics import CONTENT_TYPE, Metrics
 from warmwire.runner.routing import Admitted, Refused, Router, admit, refusal
 from warmwire.runner.session import Channel, Session, SessionLimits
@@ -63,6 +63,8 @@ class RunnerConfig:
     """Keepalive: ping every so often; ``None`` disables it."""
     ping_timeout: float = 20.0
     """A peer whose pong does not come within this time is gone."""
+    close_timeout: float = 10.0
+    """How long a closing handshake may wait for the client's reply before the connection is cut."""
     drain_timeout: float = 30.0
     """Grace period for in-flight work when draining; then sessions are cut."""
     worker_threads: int = 1
@@ -76,6 +78,14 @@ class Runner:
         self.config = config or RunnerConfig()
         self.router = Router(apps)
         self.handlers = {path: Handler.of(route.handler) for path, route in self.router.routes()}
+        for path, route in self.router.routes():
+            mode = self.handlers[path].mode
+            if route.config.max_batch_size > 1 and mode is not Mode.UNARY:
+                # A streaming handler takes one input per call: a batch would lose the rest.
+                raise ConfigurationError(
+                    f"{type(route.app).__name__}.{route.method_name} ({path}) is a {mode.value} "
+                    "handler: max_batch_size applies to unary handlers only; remove it"
+                )
         self.metrics = Metrics()
         self.cold_start: float | None = None
         """Seconds ``setup()`` took for all apps: the cold start."""
@@ -119,7 +129,11 @@ class Runner:
 
     async def handle(self, stream: anyio.abc.ByteStream) -> None:
         """Serve one client connection to its end."""
-        ws = AsyncWebSocket(stream, ServerProtocol(max_message_size=self.config.max_message_size))
+        ws = AsyncWebSocket(
+            stream,
+            ServerProtocol(max_message_size=self.config.max_message_size),
+            close_timeout=self.config.close_timeout,
+        )
         try:
             request = None
             with anyio.move_on_after(self.config.handshake_timeout):
@@ -211,10 +225,12 @@ class Runner:
                 emit_timings=config.emit_timings,
                 max_pending_bytes=self.config.max_pending_bytes,
                 send_timeout=self.config.send_timeout,
+                close_timeout=self.config.close_timeout,
             ),
             limiter=self.limiter,
             metrics=self.metrics,
             name=f"session={next(self._ids)} path={route.url_path}",
+            raw=config.raw,
         )
 
     async def run_session(
@@ -262,7 +278,12 @@ class Runner:
         while True:
             await anyio.sleep(self.config.ping_interval)
             with anyio.move_on_after(self.config.ping_timeout) as scope:
-                await ws.ping()
+                try:
+                    await ws.ping()
+                except ProtocolError:
+                    # The closing handshake has begun: no more pings; the session's
+                    # close_timeout bounds the wait for the client's reply.
+                    return
             if scope.cancelled_caught:
                 log.info(
                     "%s peer unresponsive for %ss; disconnecting", name, self.config.ping_timeout
@@ -382,13 +403,13 @@ async def serve(
             print(server.url)
 
     ``setup()`` completes before the first connection is accepted.  Leaving
-    the block normally drains (stop accepting, finish accepted inputs, close
-    sessions with 1001 within ``drain_timeout``); leaving it with an exception
-    cuts the sessions.  ``teardown()`` runs last either way.  ``port=0`` picks
-    a free port (see ``server.port``); ``uds`` serves a Unix socket;
-    ``ssl_context`` serves ``wss://``; ``listener`` serves any anyio listener
-    (the in-memory one in tests).  Other keyword arguments are
-    :class:`RunnerConfig` fields.
+    the block normally drains (new sessions and ``/ready`` get 503, accepted
+    inputs are finished, sessions close with 1001 within ``drain_timeout``);
+    leaving it with an exception cuts the sessions.  ``teardown()`` runs last
+    either way.  ``port=0`` picks a free port (see ``server.port``); ``uds``
+    serves a Unix socket; ``ssl_context`` serves ``wss://``; ``listener``
+    serves any anyio listener (the in-memory one in tests).  Other keyword
+    arguments are :class:`RunnerConfig` fields.
     """
     config = attrs.evolve(config or RunnerConfig(), **options)
     check_auth_configured(config, "localhost" if uds or listener else host)
@@ -398,7 +419,9 @@ async def serve(
         if listener is None:
             listener, url, bound_port = await _listen(host, port, uds, ssl_context)
         else:
-            url, bound_port = "memory://", None
+            # Not a network address, but it parses: clients dial it with the listener's
+            # own transport (e.g. MemoryTransport(listener)).
+            url, bound_port = "memory://runner", None
         try:
             async with listener, anyio.create_task_group() as tg:
                 accepting = anyio.CancelScope()
@@ -410,8 +433,12 @@ async def serve(
                 tg.start_soon(accept)
                 log.info("listening on %s", url)
                 yield RunningServer(runner, url, bound_port)
-                accepting.cancel()
+                # While draining, connections are still answered: /ready says 503
+                # and upgrades are refused with 503 ("runner draining"), so load
+                # balancers and clients go elsewhere instead of hanging in the
+                # listen backlog.
                 await runner.drain()
+                accepting.cancel()
                 tg.cancel_scope.cancel()
         except Exception as exc:
             # An error in the caller's block comes back wrapped in the task group's

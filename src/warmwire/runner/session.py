@@ -26,7 +26,7 @@ from anyio import CapacityLimiter
 from warmwire.codecs.base import Codec, FrameKind
 from warmwire.core.close_codes import CloseCode
 from warmwire.core.envelope import ErrorCode, error_message, timings_message
-from warmwire.core.errors import CodecError
+from warmwire.core.errors import CodecError, ProtocolError
 from warmwire.core.events import Closed
 from warmwire.runner.buffer import DropOldestBuffer
 from warmwire.runner.handlers import Handler, Mode
@@ -34,6 +34,9 @@ from warmwire.runner.metrics import Metrics
 from warmwire.runner.models import ValidationFailed, to_plain
 
 log = logging.getLogger("warmwire.runner.session")
+
+Input = dict[str, Any] | bytes | str
+"""A decoded input: a map of fields, or a raw endpoint's payload as sent."""
 
 DRAINING_REASON = (
     "runner draining: this input was not processed; reconnect (the runner closes with 1001) "
@@ -49,7 +52,11 @@ class Channel(Protocol):
         ...
 
     async def send(self, data: bytes | str) -> None:
-        """Send one message (``str`` as text, bytes as binary)."""
+        """Send one message (``str`` as text, bytes as binary).
+
+        Once the connection is no longer open, either drop the message or raise
+        :class:`~warmwire.core.errors.ProtocolError`.
+        """
         ...
 
     async def start_close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
@@ -92,12 +99,15 @@ class Session:
         limiter: CapacityLimiter | None = None,
         metrics: Metrics | None = None,
         name: str = "session",
+        raw: bool = False,
     ) -> None:
         self.channel = channel
         self.handler = handler
         self.codec = codec
         self.limits = limits
-        self.buffer: DropOldestBuffer[dict[str, Any]] = DropOldestBuffer(
+        self.raw = raw
+        """Inputs are payloads as sent, not maps (``@realtime(raw=True)``)."""
+        self.buffer: DropOldestBuffer[Input] = DropOldestBuffer(
             limits.buffering, limits.max_pending_bytes
         )
         self.limiter = limiter
@@ -154,7 +164,12 @@ class Session:
     async def _accept(self, item: bytes | str) -> None:
         self.received += 1
         self.metrics.messages_in.inc()
-        if self._draining or self._closing:
+        if self._closing:
+            # Sent before the client saw our close frame: it can no longer be
+            # answered, and the close code (1000 or 1001) tells the client why.
+            log.debug("%s: input after our close frame, ignored", self.name)
+            return
+        if self._draining:
             await self._error(ErrorCode.INTERNAL_ERROR, DRAINING_REASON)
             return
         try:
@@ -168,7 +183,7 @@ class Session:
                 "%s: buffer full (%d inputs), dropped the oldest (request_id=%r); %d dropped",
                 self.name,
                 self.buffer.capacity,
-                old.get("request_id"),
+                old.get("request_id") if isinstance(old, dict) else None,
                 self.buffer.dropped,
             )
 
@@ -180,9 +195,11 @@ class Session:
         )
         await self._close(CloseCode.NORMAL, "session timeout")
 
-    def _decode(self, data: bytes | str) -> dict[str, Any]:
+    def _decode(self, data: bytes | str) -> Input:
+        if self.raw:
+            return data
         try:
-            if isinstance(data, str) and self.codec.frame is not FrameKind.TEXT:
+            if isinstance(data, str) and self.codec.frame is FrameKind.BINARY:
                 obj = orjson.loads(data)
             else:
                 obj = self.codec.decode(data)
@@ -206,7 +223,7 @@ class Session:
         if self._draining:
             await self._close(CloseCode.GOING_AWAY, "runner draining")
 
-    async def _run_batch(self, batch: list[dict[str, Any]]) -> None:
+    async def _run_batch(self, batch: list[Input]) -> None:
         started = time.perf_counter()
         try:
             args = [self._validated(inp) for inp in batch]
@@ -241,8 +258,8 @@ class Session:
         except Exception as exc:
             await self._app_failed(exc)
 
-    def _validated(self, inp: dict[str, Any]) -> Any:
-        if self.handler.validate is None:
+    def _validated(self, inp: Input) -> Any:
+        if self.handler.validate is None or not isinstance(inp, dict):
             return inp
         try:
             return self.handler.validate(inp)
@@ -289,9 +306,14 @@ class Session:
 
     # -- sending ------------------------------------------------------------------------------
 
-    async def _result(self, inp: dict[str, Any], out: Any, elapsed: float) -> None:
+    async def _result(self, inp: Input, out: Any, elapsed: float) -> None:
         out = to_plain(out)
-        if isinstance(out, dict) and "request_id" in inp and "request_id" not in out:
+        if (
+            isinstance(out, dict)
+            and isinstance(inp, dict)
+            and "request_id" in inp
+            and "request_id" not in out
+        ):
             out = {**out, "request_id": inp["request_id"]}
         try:
             data = self.codec.encode(out)
@@ -325,7 +347,14 @@ class Session:
     async def _send(self, data: bytes | str) -> None:
         timeout = self.limits.send_timeout
         with anyio.move_on_after(timeout if timeout is not None else float("inf")) as scope:
-            await self.channel.send(data)
+            try:
+                await self.channel.send(data)
+            except ProtocolError:
+                # The connection stopped being open under us (the peer's close
+                # crossed this message): nothing more can be sent, and the read
+                # side is about to see the close and end the session.
+                log.debug("%s: connection closing, a message was not sent", self.name)
+                return
         if scope.cancelled_caught:
             # The client has stopped reading and the socket buffers are full:
             # holding more for it would grow without bound.
@@ -340,7 +369,7 @@ class _InputStream:
 
     def __init__(self, session: Session) -> None:
         self._session = session
-        self.last: dict[str, Any] | None = None
+        self.last: Input | None = None
 
     def __aiter__(self) -> _InputStream:
         return self
