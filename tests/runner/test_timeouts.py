@@ -301,3 +301,26 @@ async def test_input_crossing_our_close_frame_is_ignored_cleanly(
     assert ended - replied < 4.0, "the handshake completed with the reply, not by timeout"
     errors = [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
     assert not errors, [r.getMessage() for r in errors]
+
+
+class SlowerThanTimeout(runner.App, app_id="test/slower"):
+    """A handler that takes longer than the session timeout."""
+
+    @runner.realtime("/realtime", session_timeout=0.3)
+    async def run(self, inp: dict[str, Any]) -> dict[str, Any]:
+        await anyio.sleep(1.0)  # the app's own work, longer than the timeout
+        return inp
+
+
+@pytest.mark.anyio
+async def test_session_timeout_waits_for_a_slow_handler() -> None:
+    async with runner.serve(SlowerThanTimeout, insecure_no_auth=True) as server:
+        with anyio.fail_after(10):
+            async with warmwire.realtime_async("test/slower", url=server.url) as conn:
+                await conn.send({"n": 1})
+                # The result arrives although it took longer than session_timeout...
+                assert await conn.recv() == {"n": 1}
+                # ...and then, idle, the session times out.
+                with pytest.raises(warmwire.RealtimeError) as timeout:
+                    await conn.recv()
+                assert timeout.value.error == "TIMEOUT"

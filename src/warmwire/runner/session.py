@@ -118,6 +118,8 @@ class Session:
         self.closed: Closed | None = None
         self.stalled = False
         """True when the session ended because the client stopped reading."""
+        self.working = False
+        """True while the app holds an input (the session is not idle)."""
         self._draining = False
         self._closing = False
         self._scope: anyio.CancelScope | None = None
@@ -153,6 +155,10 @@ class Session:
             if scope.cancelled_caught:
                 if self._closing:
                     return  # the client never answered our close; give up on it
+                if self.working or len(self.buffer):
+                    # Idle means no input *and* nothing in hand: a handler slower than
+                    # the timeout must still deliver its result.
+                    continue
                 await self._timeout()
                 continue
             if isinstance(item, Closed):
@@ -216,10 +222,14 @@ class Session:
             # Each handler call starts with an input waiting, so one that returns
             # without reading cannot spin.
             while await self.buffer.wait():
+                self.working = True
                 await self._run_stream()
+                self.working = False
         else:
             while batch := await self.buffer.get_batch(self.limits.max_batch_size):
+                self.working = True
                 await self._run_batch(batch)
+                self.working = False
         if self._draining:
             await self._close(CloseCode.GOING_AWAY, "runner draining")
 
@@ -234,6 +244,7 @@ class Session:
             if self.handler.mode is Mode.SERVER_STREAMING:
                 async for out in self._outputs(args[0]):
                     await self._result(batch[0], out, time.perf_counter() - started)
+                self.metrics.handler_seconds.observe(time.perf_counter() - started)
                 return
             outputs = await self._call_unary(args)
         except Exception as exc:
@@ -257,6 +268,8 @@ class Session:
                 await self._result(inputs.last or {}, out, time.perf_counter() - started)
         except Exception as exc:
             await self._app_failed(exc)
+            return
+        self.metrics.handler_seconds.observe(time.perf_counter() - started)
 
     def _validated(self, inp: Input) -> Any:
         if self.handler.validate is None or not isinstance(inp, dict):
@@ -376,7 +389,10 @@ class _InputStream:
 
     async def __anext__(self) -> Any:
         while True:
+            # Waiting for the next input is idle time for the session timeout.
+            self._session.working = False
             batch = await self._session.buffer.get_batch(1)
+            self._session.working = True
             if not batch:
                 raise StopAsyncIteration
             self.last = batch[0]
