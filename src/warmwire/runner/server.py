@@ -369,6 +369,22 @@ def check_auth_configured(config: RunnerConfig, host: str) -> None:
         )
 
 
+class _QuietTLSListener(TLSListener):
+    """A TLS listener that logs a failed client handshake as one line, not a traceback.
+
+    Scanners and clients that do not trust the certificate fail the handshake
+    all day long; that is the client's problem, not the runner's.
+    """
+
+    @staticmethod
+    async def handle_handshake_error(exc: BaseException, stream: anyio.abc.AnyByteStream) -> None:
+        await anyio.aclose_forcefully(stream)
+        if isinstance(exc, Exception):
+            log.info("TLS handshake failed: %s", exc)
+        else:
+            raise exc
+
+
 async def _listen(
     host: str, port: int, uds: str | None, ssl_context: ssl.SSLContext | None
 ) -> tuple[anyio.abc.Listener[Any], str, int | None]:
@@ -379,7 +395,7 @@ async def _listen(
     shown = f"[{host}]" if ":" in host else host
     if ssl_context is not None:
         return (
-            TLSListener(tcp, ssl_context, standard_compatible=False),
+            _QuietTLSListener(tcp, ssl_context, standard_compatible=False),
             f"wss://{shown}:{bound}",
             bound,
         )
