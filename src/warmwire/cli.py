@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from warmwire.core.errors import ConfigurationError, WarmwireError
+from warmwire.core.protocol import DEFAULT_MAX_MESSAGE_SIZE
 
 if TYPE_CHECKING:
     from warmwire.runner import App
@@ -98,6 +99,20 @@ def _add_serve(subparsers: Any) -> None:
         action="store_true",
         help="accept connections without credentials (loopback only; local experiments)",
     )
+    serve.add_argument(
+        "--max-message-size",
+        type=_positive_int,
+        default=DEFAULT_MAX_MESSAGE_SIZE,
+        metavar="BYTES",
+        help="larger messages close the session with 1009 (default %(default)s: 16 MiB)",
+    )
+    serve.add_argument(
+        "--ping-interval",
+        type=_non_negative_float,
+        default=20.0,
+        metavar="SECONDS",
+        help="keepalive ping period; 0 disables keepalive pings (default %(default)s)",
+    )
     _add_auth_options(serve)
     _add_backend(serve)
     serve.add_argument(
@@ -141,6 +156,8 @@ async def _serve_until_signal(args: argparse.Namespace, apps: list[type[App]]) -
         uds=args.uds,
         insecure_no_auth=args.insecure_no_auth,
         auth=_runner_auth(args),
+        max_message_size=args.max_message_size,
+        ping_interval=args.ping_interval or None,
     ) as server:
         cold_start = server.cold_start or 0.0
         # Scripts and tests read this line to find the runner: keep its shape.
@@ -239,11 +256,26 @@ def _add_demo(subparsers: Any) -> None:
     demo.add_argument(
         "--effect", default="posterize", help="stylize effect to apply (default %(default)s)"
     )
+    web = demo.add_argument_group(
+        "camera page",
+        "--web instead serves a page on loopback that streams your camera (or a synthetic "
+        "scene) through the warmwire/faces app, a real face-detection model, with the "
+        "official @fal-ai/client. Needs warmwire[web] and the page's JavaScript bundle.",
+    )
+    web.add_argument("--web", action="store_true", help="serve the camera page and print its URL")
+    web.add_argument(
+        "--port",
+        type=int,
+        default=8765,
+        help="the page's port on 127.0.0.1; 0 picks a free one (default %(default)s)",
+    )
     _add_backend(demo)
     demo.set_defaults(handler=_demo)
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.web:
+        return _demo_web(args)
     try:
         from rich.console import Console
 
@@ -257,6 +289,56 @@ def _demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _demo_web(args: argparse.Namespace) -> int:
+    if args.backend != "asyncio":
+        raise UsageError("--web runs on asyncio (its page server is uvicorn): drop --backend")
+    try:
+        import warmwire.web  # noqa: F401  (fails early, without a traceback, if an extra is missing)
+    except ImportError as exc:
+        _error(
+            "demo",
+            f"{exc}; the camera page needs the extra: pip install 'warmwire[web]' "
+            "(from a clone: make web)",
+        )
+        return EXIT_USAGE
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        anyio.run(_web_until_signal, args.port, backend="asyncio")
+    except OSError as exc:
+        hint = ""
+        if exc.errno == errno.EADDRINUSE:
+            hint = "; another process uses that port: pick another with --port, or --port 0"
+        _error("demo", f"cannot listen on 127.0.0.1:{args.port}: {exc}{hint}")
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+async def _web_until_signal(port: int) -> None:
+    from warmwire.web import check_ready, serve_web_demo
+
+    check_ready()
+    print("Loading the warmwire/faces model (MediaPipe face detection)…", flush=True)
+    async with serve_web_demo(port) as demo:
+        print(
+            f"runner listening on {demo.runner.url} "
+            f"(cold start {demo.cold_start * 1000:.1f} ms: setup() loaded the model)",
+            flush=True,
+        )
+        # Scripts and tests read this line to find the page: keep its shape.
+        print(f"warmwire camera page on {demo.url}", flush=True)
+        print(
+            "Open it in a browser: it asks for the camera, and shows a synthetic scene "
+            "without one. Press Ctrl+C to stop.",
+            flush=True,
+        )
+        await _wait_for_stop_signal()
+        print("stopping: closing sessions and running teardown()", flush=True)
+
+
 # --- shared ------------------------------------------------------------------------------------
 
 
@@ -267,6 +349,16 @@ def _add_backend(parser: argparse.ArgumentParser) -> None:
         choices=["asyncio", "trio"],
         help="event loop (default %(default)s; trio needs the trio package)",
     )
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -391,6 +483,7 @@ def _add_token_server(subparsers: Any) -> None:
     _add_backend(server)
     server.set_defaults(handler=_token_server, verify_key=None, jwks_url=None, leeway=5.0)
     server.set_defaults(insecure_no_auth=False, uds=None, log_level="info")
+    server.set_defaults(max_message_size=DEFAULT_MAX_MESSAGE_SIZE, ping_interval=20.0)
 
 
 def _token_server(args: argparse.Namespace) -> int:

@@ -33,7 +33,8 @@ def interpret(item: bytes | str | Closed, codec: Codec) -> Any:
         if item.code in NORMAL_CLOSES:
             return None
         raise ConnectionClosedError(item.code, item.reason)
-    if isinstance(item, str) and codec.frame is not FrameKind.TEXT:
+    if isinstance(item, str) and codec.frame is FrameKind.BINARY:
+        # A binary codec's peer sends its control messages as JSON text.
         try:
             obj = orjson.loads(item)
         except orjson.JSONDecodeError as exc:

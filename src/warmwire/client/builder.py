@@ -24,7 +24,7 @@ from warmwire.codecs.base import Codec
 from warmwire.codecs.callables import CallableCodec, codec_from_callables
 from warmwire.core.endpoint import DEFAULT_PATH, parse_app_id, parse_runner_url
 from warmwire.core.errors import ConfigurationError
-from warmwire.core.handshake import check_max_buffering
+from warmwire.core.handshake import check_max_buffering, check_raw_path
 from warmwire.core.protocol import DEFAULT_MAX_MESSAGE_SIZE
 from warmwire.core.spec import ConnectionSpec
 from warmwire.plugins import get_codec
@@ -62,6 +62,10 @@ class ConnectionBuilder:
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
     open_timeout: float | None = 10.0
     close_timeout: float = 10.0
+    raw_path: str | None = None
+    """A request target (``/path?query``) sent as is in place of the app's
+    endpoint path, for servers that are not fal runners (an echo server, a
+    conformance suite); the runner URL's prefix and credentials still apply."""
 
     def with_url(self, url: str) -> ConnectionBuilder:
         return attrs.evolve(self, url=url)
@@ -100,6 +104,7 @@ class ConnectionBuilder:
         max_buffering = (
             None if self.max_buffering is None else check_max_buffering(self.max_buffering)
         )
+        raw_path = None if self.raw_path is None else check_raw_path(self.raw_path)
         codec = get_codec(self.codec)
         if self.encode_message is not None or self.decode_message is not None:
             codec = codec_from_callables(self.encode_message, self.decode_message, codec)
@@ -114,6 +119,7 @@ class ConnectionBuilder:
             max_message_size=self.max_message_size,
             open_timeout=self.open_timeout,
             close_timeout=self.close_timeout,
+            raw_path=raw_path,
         )
         transport = self.transport or transport_for(runner_url)
         return Resolved(

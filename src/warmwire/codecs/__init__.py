@@ -1,8 +1,9 @@
-"""Codecs: msgpack (default), json, cbor, and codecs made of plain callables."""
+"""Codecs: msgpack (default), json, cbor, identity, and codecs made of plain callables."""
 
 from warmwire.codecs.base import Codec, FrameKind
 from warmwire.codecs.callables import CallableCodec, codec_from_callables
 from warmwire.codecs.cbor import CborCodec
+from warmwire.codecs.identity import IdentityCodec
 from warmwire.codecs.json import JsonCodec
 from warmwire.codecs.msgpack import MsgpackCodec
 
@@ -11,6 +12,7 @@ __all__ = [
     "CborCodec",
     "Codec",
     "FrameKind",
+    "IdentityCodec",
     "JsonCodec",
     "MsgpackCodec",
     "codec_from_callables",

@@ -11,6 +11,8 @@ class FrameKind(str, enum.Enum):
 
     BINARY = "binary"
     TEXT = "text"
+    AS_SENT = "as-sent"
+    """``str`` in text frames, ``bytes`` in binary ones (the identity codec)."""
 
 
 @runtime_checkable
@@ -18,9 +20,10 @@ class Codec(Protocol):
     """Turns Python objects into message payloads and back.
 
     ``name`` is what the client offers in ``Sec-WebSocket-Protocol``;
-    ``frame`` says whether ``encode`` returns ``bytes`` (binary frames) or
-    ``str`` (text frames).  ``decode`` accepts either: a peer may send a text
-    codec's payload in a binary frame.  Both raise
+    ``frame`` says whether ``encode`` returns ``bytes`` (binary frames),
+    ``str`` (text frames), or either (``AS_SENT``: the identity codec).
+    ``decode`` accepts either: a peer may send a text codec's payload in a
+    binary frame.  Both raise
     :class:`warmwire.core.errors.CodecError` on failure.
     """
 

@@ -42,6 +42,20 @@ def check_max_buffering(value: object) -> int:
     return number
 
 
+def check_raw_path(path: str) -> str:
+    """Validate a request target sent as is (``ConnectionBuilder(raw_path=...)``).
+
+    It must be origin-form (``/path[?query]``) in visible ASCII: anything else
+    would be refused by the HTTP layer at connect time, far from the mistake.
+    """
+    if not path.startswith("/") or "#" in path or not all("!" <= c <= "~" for c in path):
+        raise ConfigurationError(
+            f"raw_path must be a request target such as '/runCase?case=1' (starting with '/', "
+            f"visible ASCII, percent-encode anything else, no '#'), got {path!r}."
+        )
+    return path
+
+
 @attrs.frozen(slots=True)
 class RequestTarget:
     """A parsed request target: path plus the realtime query parameters."""
@@ -53,13 +67,18 @@ class RequestTarget:
 
 
 def build_target(path: str, *, token: str | None = None, max_buffering: int | None = None) -> str:
-    """Build the request target ``path?fal_jwt_token=…&max_buffering=N``."""
+    """Build the request target ``path?fal_jwt_token=…&max_buffering=N``.
+
+    ``path`` may carry a query of its own; the parameters are appended to it.
+    """
     params: list[tuple[str, str]] = []
     if token is not None:
         params.append((TOKEN_PARAM, token))
     if max_buffering is not None:
         params.append((BUFFERING_PARAM, str(check_max_buffering(max_buffering))))
-    return f"{path}?{urllib.parse.urlencode(params)}" if params else path
+    if not params:
+        return path
+    return f"{path}{'&' if '?' in path else '?'}{urllib.parse.urlencode(params)}"
 
 
 def parse_target(target: str) -> RequestTarget:

@@ -21,10 +21,13 @@ class ConnectionSpec:
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
     open_timeout: float | None = 10.0
     close_timeout: float = 10.0
+    raw_path: str | None = None
+    """A request target (path and query) sent as is, after the mount prefix, in
+    place of the app's endpoint path: for servers that are not fal runners."""
 
     def target(self, token: str | None = None) -> str:
         """The request target, with the mount prefix, token and buffering."""
-        path = f"{self.url.prefix}{self.endpoint.url_path}"
+        path = f"{self.url.prefix}{self.raw_path or self.endpoint.url_path}"
         return build_target(path, token=token, max_buffering=self.max_buffering)
 
     def client_protocol(self, token: str | None = None, headers: Headers = ()) -> ClientProtocol:

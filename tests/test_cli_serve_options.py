@@ -1,0 +1,53 @@
+"""``warmwire serve --max-message-size / --ping-interval``, and the raw echo app it can serve."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from test_cli import CLI, ENV, URL_LINE, LineReader, run_cli
+from warmwire import ConnectionBuilder
+from warmwire.auth.strategies import NoAuth
+from warmwire.codecs import IdentityCodec
+from warmwire.core.errors import ConnectionClosedError
+
+
+def test_serve_raw_echo_with_a_message_size_limit_and_no_keepalive() -> None:
+    args = ["serve", "warmwire.examples.raw_echo:RawEcho", "--insecure-no-auth", "--port", "0"]
+    proc = subprocess.Popen(
+        [*CLI, *args, "--max-message-size", "10", "--ping-interval", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=ENV,
+    )
+    output = LineReader(proc)
+    try:
+        url = output.wait_for(URL_LINE).group(1)
+        builder = ConnectionBuilder(
+            app="any/app", url=url, codec=IdentityCodec(), auth=NoAuth(), raw_path="/"
+        )
+        with builder.connect() as conn:
+            conn.send("0123456789")
+            assert conn.recv(timeout=10) == "0123456789"
+            conn.send(b"0123456789!")
+            with pytest.raises(ConnectionClosedError) as caught:
+                conn.recv(timeout=10)
+            assert caught.value.code == 1009
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        output.finish()
+        assert proc.stdout is not None
+        proc.stdout.close()
+    assert "Traceback" not in output.text
+
+
+@pytest.mark.parametrize(
+    "option", [["--ping-interval", "-1"], ["--ping-interval", "x"], ["--max-message-size", "0"]]
+)
+def test_bad_limits_are_usage_errors(option: list[str]) -> None:
+    result = run_cli("serve", "warmwire.examples.raw_echo:RawEcho", *option)
+    assert result.returncode == 2
+    assert option[0] in result.stderr
