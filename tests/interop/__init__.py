@@ -1,0 +1,1 @@
+"""Interop tests: the official fal clients and runtime against warmwire, for real."""
