@@ -80,7 +80,9 @@ def _metric(text: str, name: str, **labels: str) -> float:
     raise AssertionError(f"no sample {name}{labels or ''} in the metrics:\n{text}")
 
 
-def _only_session(server: RunningServer) -> Session:
+async def _only_session(server: RunningServer) -> Session:
+    # The client's handshake completes before the runner registers the session.
+    await _wait_until(lambda: len(server.runner.sessions) == 1, what="one open session")
     sessions = list(server.runner.sessions)
     assert len(sessions) == 1, f"expected one open session, found {len(sessions)}"
     return sessions[0]
@@ -107,7 +109,7 @@ def metric() -> Callable[..., float]:
 
 
 @pytest.fixture
-def only_session() -> Callable[[RunningServer], Session]:
+def only_session() -> Callable[[RunningServer], Awaitable[Session]]:
     return _only_session
 
 

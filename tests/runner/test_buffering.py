@@ -88,7 +88,7 @@ async def test_burst_keeps_the_newest_and_counts_drops(
                 async with warmwire.realtime_async(
                     "test/gated", url=server.url, path=path, max_buffering=max_buffering
                 ) as conn:
-                    session = only_session(server)
+                    session = await only_session(server)
                     assert session.buffer.capacity == capacity
                     await conn.send({"i": 0})
                     await anyio.to_thread.run_sync(app.entered.wait, TIMEOUT)
@@ -124,7 +124,7 @@ async def test_batches_of_up_to_max_batch_size(
                 async with warmwire.realtime_async(
                     "test/gated", url=server.url, path="/batch"
                 ) as conn:
-                    session = only_session(server)
+                    session = await only_session(server)
                     await conn.send({"i": 0, "request_id": "r0"})
                     await anyio.to_thread.run_sync(app.entered.wait, TIMEOUT)
                     for i in range(1, 10):

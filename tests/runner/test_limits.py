@@ -117,7 +117,7 @@ async def test_pending_bytes_bound_drops_the_oldest_and_counts(
         try:
             with anyio.fail_after(TIMEOUT):
                 async with warmwire.realtime_async("test/held", url=server.url) as conn:
-                    session = only_session(server)
+                    session = await only_session(server)
                     await conn.send(inp(0))
                     await anyio.to_thread.run_sync(app.entered.wait, TIMEOUT)
                     for i in range(1, 11):

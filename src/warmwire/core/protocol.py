@@ -34,6 +34,7 @@ from wsproto.events import Pong as WsPong
 from wsproto.handshake import H11Handshake
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
+from warmwire.core import masking
 from warmwire.core.close_codes import CloseCode
 from warmwire.core.errors import HandshakeError, ProtocolError
 from warmwire.core.events import (
@@ -49,6 +50,8 @@ from warmwire.core.events import (
     Rejected,
     UpgradeRequest,
 )
+
+masking.install()
 
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 MAX_REQUEST_BODY = 64 * 1024

@@ -47,7 +47,8 @@ class AsyncWebSocket:
         self._stream = stream
         self._protocol = protocol
         self._close_timeout = close_timeout
-        self._send_lock = anyio.Lock()
+        # fast_acquire: an uncontended send must not cost a trip through the event loop.
+        self._send_lock = anyio.Lock(fast_acquire=True)
         self._pending: collections.deque[bytes | str] = collections.deque()
         self._closed: Closed | None = None
         self._pong = anyio.Event()
