@@ -2,11 +2,12 @@
 
 from warmwire.runner.app import App, EndpointConfig, realtime
 from warmwire.runner.server import Runner, RunnerConfig, RunningServer, serve
-from warmwire.runner.session import Session, SessionLimits
+from warmwire.runner.session import InvalidInput, Session, SessionLimits
 
 __all__ = [
     "App",
     "EndpointConfig",
+    "InvalidInput",
     "Runner",
     "RunnerConfig",
     "RunningServer",

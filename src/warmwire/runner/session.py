@@ -12,6 +12,7 @@ which.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
@@ -83,7 +84,15 @@ class SessionLimits:
 
 
 class InvalidInput(Exception):
-    """An input the app cannot take; reported as ``INVALID_INPUT`` and skipped."""
+    """An input the app cannot take; reported as ``INVALID_INPUT`` and skipped.
+
+    The runner raises it for undecodable input and model validation failures;
+    a handler raises it (``warmwire.runner.InvalidInput``) for inputs only the
+    app can judge, such as bytes that are not an image.  The client gets the
+    message as the reason (so write it for the client), the session goes on,
+    and unlike any other exception from a handler it is not logged as an app
+    failure.
+    """
 
 
 class Session:
@@ -118,6 +127,8 @@ class Session:
         self.closed: Closed | None = None
         self.stalled = False
         """True when the session ended because the client stopped reading."""
+        self._sends_pending = 0
+        self._send_since = 0.0
         self.working = False
         """True while the app holds an input (the session is not idle)."""
         self._draining = False
@@ -134,6 +145,8 @@ class Session:
         async with anyio.create_task_group() as tg:
             self._scope = tg.cancel_scope
             tg.start_soon(self._work)
+            if self.limits.send_timeout is not None:
+                tg.start_soon(self._watch_sends, self.limits.send_timeout)
             await self._read()
             tg.cancel_scope.cancel()
         if self.stalled:
@@ -149,23 +162,28 @@ class Session:
 
     async def _read(self) -> None:
         while True:
-            timeout = self.limits.close_timeout if self._closing else self.limits.session_timeout
-            with anyio.move_on_after(timeout if timeout is not None else float("inf")) as scope:
-                item = await self.channel.recv()
-            if scope.cancelled_caught:
-                if self._closing:
-                    return  # the client never answered our close; give up on it
-                if self.working or len(self.buffer):
-                    # Idle means no input *and* nothing in hand: a handler slower than
-                    # the timeout must still deliver its result.
-                    continue
-                await self._timeout()
+            # One cancel scope for many messages: moving its deadline is cheap, a
+            # new scope per message is not (this is the hot path).
+            with anyio.CancelScope() as scope:
+                while True:
+                    timeout = (
+                        self.limits.close_timeout if self._closing else self.limits.session_timeout
+                    )
+                    scope.deadline = math.inf if timeout is None else anyio.current_time() + timeout
+                    item = await self.channel.recv()
+                    if isinstance(item, Closed):
+                        self.closed = item
+                        self.buffer.close()
+                        return
+                    scope.deadline = math.inf  # never cut a send in _accept halfway
+                    await self._accept(item)
+            if self._closing:
+                return  # the client never answered our close; give up on it
+            if self.working or len(self.buffer):
+                # Idle means no input *and* nothing in hand: a handler slower than
+                # the timeout must still deliver its result.
                 continue
-            if isinstance(item, Closed):
-                self.closed = item
-                self.buffer.close()
-                return
-            await self._accept(item)
+            await self._timeout()
 
     async def _accept(self, item: bytes | str) -> None:
         self.received += 1
@@ -343,6 +361,11 @@ class Session:
             await self._send(timings_message(elapsed))
 
     async def _app_failed(self, exc: Exception) -> None:
+        if isinstance(exc, InvalidInput):
+            # The app refused this input on purpose: the client's mistake, not the app's.
+            log.info("%s: the app refused an input: %s", self.name, exc)
+            await self._error(ErrorCode.INVALID_INPUT, str(exc))
+            return
         # The traceback goes to the runner's log; the client gets the exception's
         # type and message only.
         log.error("%s: the app raised while handling an input", self.name, exc_info=exc)
@@ -358,23 +381,33 @@ class Session:
             await self.channel.start_close(code, reason)
 
     async def _send(self, data: bytes | str) -> None:
-        timeout = self.limits.send_timeout
-        with anyio.move_on_after(timeout if timeout is not None else float("inf")) as scope:
-            try:
-                await self.channel.send(data)
-            except ProtocolError:
-                # The connection stopped being open under us (the peer's close
-                # crossed this message): nothing more can be sent, and the read
-                # side is about to see the close and end the session.
-                log.debug("%s: connection closing, a message was not sent", self.name)
+        # No cancel scope per message (that is the hot path): _watch_sends
+        # notices a send that has been stuck for longer than send_timeout.
+        self._sends_pending += 1
+        if self._sends_pending == 1:
+            self._send_since = anyio.current_time()
+        try:
+            await self.channel.send(data)
+        except ProtocolError:
+            # The connection stopped being open under us (the peer's close
+            # crossed this message): nothing more can be sent, and the read
+            # side is about to see the close and end the session.
+            log.debug("%s: connection closing, a message was not sent", self.name)
+        finally:
+            self._sends_pending -= 1
+            self._send_since = anyio.current_time()
+
+    async def _watch_sends(self, limit: float) -> None:
+        """Disconnect a client that has stopped reading: its socket buffers are full,
+        and holding more for it would grow without bound."""
+        while True:
+            await anyio.sleep(limit / 4)
+            stuck = anyio.current_time() - self._send_since
+            if self._sends_pending and stuck > limit:
+                self.stalled = True
+                assert self._scope is not None
+                self._scope.cancel()
                 return
-        if scope.cancelled_caught:
-            # The client has stopped reading and the socket buffers are full:
-            # holding more for it would grow without bound.
-            self.stalled = True
-            assert self._scope is not None
-            self._scope.cancel()
-            await anyio.lowlevel.checkpoint()
 
 
 class _InputStream:
