@@ -1,0 +1,1 @@
+"""The camera page (``warmwire demo --web``) and its warmwire/faces app."""
