@@ -143,14 +143,15 @@ class WarmwireASGI:
         if isinstance(decision, Refused):
             await _refuse(scope, send, decision)
             return
-        await send({"type": "websocket.accept", "subprotocol": decision.subprotocol})
-        channel = AsgiChannel(receive, send)
-        reason = self.runner.credentials_problem(decision, request.header("authorization"))
-        if reason is not None:
-            await channel.send(unauthorized_message(reason))
-            await channel.start_close(CloseCode.POLICY_VIOLATION, "Unauthorized")
-            return
-        await self.runner.run_session(self.runner.new_session(channel, decision), decision)
+        with self.runner.opening():
+            await send({"type": "websocket.accept", "subprotocol": decision.subprotocol})
+            channel = AsgiChannel(receive, send)
+            reason = self.runner.credentials_problem(decision, request.header("authorization"))
+            if reason is not None:
+                await channel.send(unauthorized_message(reason))
+                await channel.start_close(CloseCode.POLICY_VIOLATION, "Unauthorized")
+                return
+            await self.runner.run_session(self.runner.new_session(channel, decision), decision)
 
 
 @attrs.define

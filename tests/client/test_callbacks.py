@@ -220,11 +220,15 @@ def test_refused_token_triggers_a_fresh_one_on_reconnect() -> None:
                     conn.send({"n": 1})
                     got.wait(errors=1)
                     conn.send({"n": 2})
-                    got.wait(results=1)
+                    while {"n": 2} not in got.results:
+                        got.wait(results=len(got.results) + 1)
 
             await anyio.to_thread.run_sync(client)
 
     anyio.run(scenario)
     assert [e.error for e in got.errors] == ["Unauthorized"]  # one event, one callback
-    assert got.results == [{"n": 2}]
+    # The first input either reached the refused connection (its answer is the
+    # Unauthorized error) or found it already closed and was resent with the
+    # fresh token; it is never silently lost.
+    assert got.results in ([{"n": 2}], [{"n": 1}, {"n": 2}])
     assert tokens == []

@@ -67,6 +67,7 @@ class _CallbackCore:
         self._wake = anyio.Event()
         self._closing = False
         self._conn: AsyncRealtimeConnection | None = None
+        self._reader_done: anyio.Event | None = None
         self.connections = 0
         """How many connections were opened (the first, then each reconnect)."""
 
@@ -123,6 +124,11 @@ class _CallbackCore:
     async def _connection(self, tg: anyio.abc.TaskGroup) -> AsyncRealtimeConnection | None:
         if self._conn is not None and not self._conn.closed:
             return self._conn
+        if self._reader_done is not None:
+            # Let the last connection's reader deal with how it ended first: a
+            # refused token is forgotten there, and must not be used to redial.
+            with anyio.move_on_after(self._resolved.spec.close_timeout):
+                await self._reader_done.wait()
         try:
             conn = await AsyncRealtimeConnection.open(self._resolved)
         except (HandshakeError, ConfigurationError, TimeoutError, OSError) as exc:
@@ -130,10 +136,11 @@ class _CallbackCore:
             return None
         self.connections += 1
         self._conn = conn
-        tg.start_soon(self._read, conn)
+        self._reader_done = done = anyio.Event()
+        tg.start_soon(self._read, conn, done)
         return conn
 
-    async def _read(self, conn: AsyncRealtimeConnection) -> None:
+    async def _read(self, conn: AsyncRealtimeConnection, done: anyio.Event) -> None:
         refused = False
         try:
             while True:
@@ -167,6 +174,7 @@ class _CallbackCore:
                 self._conn = None
             with anyio.move_on_after(self._resolved.spec.close_timeout, shield=True):
                 await conn.aclose()
+            done.set()
 
     async def _error(self, error: RealtimeError) -> None:
         if self._on_error is None:

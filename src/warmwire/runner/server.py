@@ -8,13 +8,14 @@ sessions, finish the inputs already accepted, close every session with 1001.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
 import itertools
 import logging
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -93,6 +94,7 @@ class Runner:
         self.limiter = anyio.CapacityLimiter(self.config.worker_threads)
         self.sessions: set[Session] = set()
         self._session_ended = anyio.Event()
+        self._opening = 0
         self._ids = itertools.count(1)
 
     @property
@@ -122,10 +124,27 @@ class Runner:
         for session in list(self.sessions):
             session.drain()
         with anyio.move_on_after(self.config.drain_timeout):
-            while self.sessions:
+            # Connections still between the upgrade and their session count too:
+            # their session starts draining as soon as it exists.
+            while self.sessions or self._opening:
                 await self._session_ended.wait()
-        if self.sessions:
-            log.warning("drain timeout: %d sessions cut", len(self.sessions))
+        if self.sessions or self._opening:
+            log.warning("drain timeout: %d sessions cut", len(self.sessions) + self._opening)
+
+    @contextlib.contextmanager
+    def opening(self) -> Iterator[None]:
+        """Wrap a front door's work from an admitted upgrade to the session's end,
+        so that a drain waits for a connection that has no session yet."""
+        self._opening += 1
+        try:
+            yield
+        finally:
+            self._opening -= 1
+            self._notify_session_ended()
+
+    def _notify_session_ended(self) -> None:
+        self._session_ended.set()
+        self._session_ended = anyio.Event()
 
     async def handle(self, stream: anyio.abc.ByteStream) -> None:
         """Serve one client connection to its end."""
@@ -202,13 +221,14 @@ class Runner:
             self.metrics.refused.labels(str(decision.status)).inc()
             await ws.respond(decision.status, decision.body)
             return
-        await ws.accept(decision.subprotocol)
-        if not await self._authorised(ws, decision, request):
-            return
-        keepalive = None
-        if self.config.ping_interval is not None:
-            keepalive = functools.partial(self._keepalive, ws)
-        await self.run_session(self.new_session(ws, decision), decision, keepalive)
+        with self.opening():
+            await ws.accept(decision.subprotocol)
+            if not await self._authorised(ws, decision, request):
+                return
+            keepalive = None
+            if self.config.ping_interval is not None:
+                keepalive = functools.partial(self._keepalive, ws)
+            await self.run_session(self.new_session(ws, decision), decision, keepalive)
 
     def new_session(self, channel: Channel, decision: Admitted) -> Session:
         """A session for an admitted, authorised connection, whichever front door it came in."""
@@ -258,8 +278,7 @@ class Runner:
         finally:
             self.sessions.discard(session)
             self.metrics.sessions.dec()
-            self._session_ended.set()
-            self._session_ended = anyio.Event()
+            self._notify_session_ended()
             closed = session.closed
             log.info(
                 "%s closed code=%s reason=%r duration=%.1fs in=%d out=%d dropped=%d",
