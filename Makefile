@@ -52,7 +52,7 @@ interop-setup:
 	PYTHON=$(PYTHON) bash tests/interop/setup.sh
 
 # The benchmark (bench/): every contender, interleaved; writes docs/benchmarks.md and .png.
-# About 20 minutes; `make bench BENCH_ARGS=--quick` is a smoke run under 2 minutes.
+# About 15 minutes; `make bench BENCH_ARGS=--quick` is a smoke run under 2 minutes.
 # interop-setup provides fal's own venv, from which the bench's fal endpoint runs.
 bench: $(STAMP) interop-setup
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'

@@ -1,0 +1,543 @@
+"""Turn a run's results into ``docs/benchmarks.md``, ``docs/benchmarks.png`` and a console table.
+
+Everything between ``<!-- analysis:start -->`` and ``<!-- analysis:end -->`` in an
+existing ``benchmarks.md`` is hand-written analysis: it is kept across runs.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from bench.profiling import WAITING
+from bench.stats import ratio
+
+ANALYSIS_START = "<!-- analysis:start -->"
+ANALYSIS_END = "<!-- analysis:end -->"
+PAYLOADS = ("32 B", "100 KB", "1 MB")
+
+# (numerator, denominator, what the target says, limit, payloads it applies to)
+RTT_TARGETS = (
+    (
+        "ww-asyncio",
+        "websockets-asyncio",
+        "async client ≤ 1.0\u00d7 websockets (asyncio)",
+        1.0,
+        PAYLOADS,
+    ),
+    (
+        "ww-blocking",
+        "websockets-sync",
+        "blocking client ≤ 1.0\u00d7 websockets sync client",
+        1.0,
+        PAYLOADS,
+    ),
+    (
+        "ww-asyncio",
+        "fal-async",
+        "async client ≤ 0.67\u00d7 the fal stack",
+        0.67,
+        ("100 KB", "1 MB"),
+    ),
+    (
+        "ww-asyncio",
+        "tcp-asyncio",
+        "32 B within 2\u00d7 the raw-TCP floor (asyncio)",
+        2.0,
+        ("32 B",),
+    ),
+    (
+        "ww-blocking",
+        "tcp-blocking",
+        "32 B within 2\u00d7 the raw-TCP floor (blocking)",
+        2.0,
+        ("32 B",),
+    ),
+)
+# Ratios shown for information (no target).
+RTT_INFO = (
+    ("ww-trio", "websockets-asyncio"),
+    ("ww-trio", "tcp-asyncio"),
+    ("ww-blocking", "fal-sync"),
+    ("ww-asyncio", "fal-async-nodeflate"),
+    ("ww-asyncio-thread", "fal-async"),
+    ("ww-asyncio-thread", "ww-asyncio"),
+    ("websockets-asyncio", "tcp-asyncio"),
+    ("websockets-sync", "tcp-blocking"),
+)
+LOAD_P99_LIMIT = 0.050
+CLIENTS = {
+    "raw": "a minimal WebSocket client (`bench/rawclient.py`: one pre-masked frame, "
+    "header-only parsing, so the generator takes as little of the 2 cores as asyncio "
+    "allows)",
+    "warmwire": "warmwire's async client",
+}
+LOAD_RATE_FRACTION = 0.99
+
+
+def ms(seconds: float | None) -> str:
+    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+        return "\u2013"
+    if seconds < 0.001:
+        return f"{seconds * 1000:.3f}"
+    if seconds < 0.1:
+        return f"{seconds * 1000:.2f}"
+    return f"{seconds * 1000:.0f}"
+
+
+def fx(value: float | None) -> str:
+    return "\u2013" if value is None else f"{value:.2f}\u00d7"
+
+
+def mib(value: float) -> str:
+    return f"{value / 1024 / 1024:.1f} MiB"
+
+
+def kib(value: float) -> str:
+    return f"{value / 1024:.1f} KiB"
+
+
+def _rtt(results: dict[str, Any], payload: str, key: str, field: str = "p50") -> float | None:
+    entry = results.get("rtt", {}).get(payload, {}).get(key)
+    return None if entry is None else float(entry[field])
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every target with its measured value and verdict (``None`` when it could not be measured)."""
+    rows = []
+    for num, den, text, limit, payloads in RTT_TARGETS:
+        for payload in payloads:
+            value = ratio(_rtt(results, payload, num), _rtt(results, payload, den))
+            why = None
+            if value is None:
+                lost = {**results.get("failed", {}), **results.get("skipped", {})}
+                why = lost.get(den) or lost.get(num)
+                if isinstance(why, list):
+                    why = "; ".join(why)
+            rows.append(
+                {
+                    "target": f"{text} — {payload}",
+                    "measured": fx(value) if value is not None else f"not measured ({why})",
+                    "met": None if value is None else value <= limit,
+                }
+            )
+    load = results.get("load")
+    if load:
+        held = load["achieved_per_s"] >= LOAD_RATE_FRACTION * load["offered_per_s"]
+        fast = load["latency_p99"] < LOAD_P99_LIMIT
+        rows.append(
+            {
+                "target": f"{load['sessions']} sessions at {load['rate_per_session']:g}/s held, "
+                "p99 < 50 ms",
+                "measured": f"{load['achieved_per_s']:.0f}/{load['offered_per_s']:.0f} msg/s, "
+                f"p99 {ms(load['latency_p99'])} ms, errors {load['errors']}",
+                "met": held and fast and load["connected"] == load["sessions"],
+            }
+        )
+    idle = results.get("idle", {}).get("warmwire")
+    if idle:
+        rows.append(
+            {
+                "target": f"{idle['sessions']} idle sessions in one runner, memory per session",
+                "measured": f"{idle['held']} held, {kib(idle['rss_per_session'])} RSS "
+                f"({kib(idle['uss_per_session'])} USS) per session",
+                "met": idle["held"] == idle["sessions"],
+            }
+        )
+    return rows
+
+
+def _verdict(met: bool | None) -> str:
+    return {True: "met", False: "**missed**", None: "not measured"}[met]
+
+
+def _label(results: dict[str, Any], key: str) -> str:
+    return str(results["contenders"].get(key, {}).get("label", key))
+
+
+def markdown(results: dict[str, Any], analysis: str) -> str:
+    out: list[str] = []
+    add = out.append
+    m = results["machine"]
+    add("# Benchmarks\n")
+    add(
+        "Generated by `make bench` (`python -m bench`) on "
+        f"{results['started']}, {results['mode']} run, {results['seconds'] / 60:.1f} minutes. "
+        "Every figure below comes from that one run on one machine: compare the **ratios**, "
+        "absolute times drift on shared machines. Method and caveats are at the end.\n"
+    )
+    add("![Round-trip latency by payload and contender](benchmarks.png)\n")
+
+    add("## Targets\n")
+    add("| target | measured (ratio of p50 round trips, same run) | verdict |")
+    add("| --- | --- | --- |")
+    for row in targets(results):
+        add(f"| {row['target']} | {row['measured']} | {_verdict(row['met'])} |")
+    add("")
+
+    skipped = results.get("skipped", {})
+    failed = results.get("failed", {})
+    if skipped or failed:
+        add("Left out of this run:\n")
+        for key, why in skipped.items():
+            add(f"- `{key}`: {why}")
+        for key, whys in failed.items():
+            add(f"- `{key}` failed: {'; '.join(whys)}")
+        add("")
+
+    add("## Round trips\n")
+    add(
+        "One message sent, its echo received, on one open connection; "
+        f"{_count(results)} round trips per contender and payload after a warm-up, in "
+        "interleaved batches. Milliseconds.\n"
+    )
+    head = "| contender | " + " | ".join(f"{p} p50 | {p} p99" for p in PAYLOADS) + " |"
+    add(head)
+    add("| --- |" + " ---: |" * (2 * len(PAYLOADS)))
+    for key in results["contenders"]:
+        if not any(_rtt(results, p, key) is not None for p in PAYLOADS):
+            continue
+        cells = []
+        for p in PAYLOADS:
+            cells += [ms(_rtt(results, p, key)), ms(_rtt(results, p, key, "p99"))]
+        add(f"| {_label(results, key)} | " + " | ".join(cells) + " |")
+    add("")
+    add("Ratios (p50, and p99 in brackets):\n")
+    add("| ratio | " + " | ".join(PAYLOADS) + " |")
+    add("| --- |" + " ---: |" * len(PAYLOADS))
+    pairs = [(n, d) for n, d, *_ in RTT_TARGETS] + list(RTT_INFO)
+    seen = set()
+    for num, den in pairs:
+        if (num, den) in seen:
+            continue
+        seen.add((num, den))
+        cells = []
+        for p in PAYLOADS:
+            r50 = ratio(_rtt(results, p, num), _rtt(results, p, den))
+            r99 = ratio(_rtt(results, p, num, "p99"), _rtt(results, p, den, "p99"))
+            cells.append(f"{fx(r50)} ({fx(r99)})" if r50 is not None else "\u2013")
+        add(f"| `{num}` / `{den}` | " + " | ".join(cells) + " |")
+    add("")
+
+    if any("client_cpu" in e for p in results.get("rtt", {}).values() for e in p.values()):
+        add("CPU time per round trip, client / server, in microseconds: the bench process's")
+        add("CPU (all its threads) and the server process's CPU over each batch, divided by")
+        add("its round trips. It says which side a latency gap comes from.\n")
+        add("| contender | " + " | ".join(PAYLOADS) + " |")
+        add("| --- |" + " ---: |" * len(PAYLOADS))
+        for key in results["contenders"]:
+            cells = []
+            for p in PAYLOADS:
+                e = results["rtt"].get(p, {}).get(key)
+                if e is None or "client_cpu" not in e:
+                    cells.append("\u2013")
+                else:
+                    cells.append(f"{e['client_cpu'] * 1e6:,.0f} / {e['server_cpu'] * 1e6:,.0f}")
+            if any(c != "\u2013" for c in cells):
+                add(f"| {_label(results, key)} | " + " | ".join(cells) + " |")
+        add("")
+
+    if results.get("pipeline"):
+        add("## Pipelined throughput\n")
+        window = next(iter(next(iter(results["pipeline"].values())).values()))["window"]
+        add(
+            f"Messages per second on one connection with up to {window} in flight "
+            "(median of the interleaved rounds; the runner's realtime buffer drops nothing "
+            "at this depth).\n"
+        )
+        add("| contender | " + " | ".join(PAYLOADS) + " |")
+        add("| --- |" + " ---: |" * len(PAYLOADS))
+        for key in results["contenders"]:
+            cells = []
+            for p in PAYLOADS:
+                entry = results["pipeline"].get(p, {}).get(key)
+                cells.append("\u2013" if entry is None else f"{entry['msgs_per_s']:,.0f}")
+            if any(c != "\u2013" for c in cells):
+                add(f"| {_label(results, key)} | " + " | ".join(cells) + " |")
+        add("")
+
+    if results.get("connect"):
+        add("## Connect time\n")
+        add("From the call to an open, usable connection (closing is not counted). Milliseconds.\n")
+        add("| contender | p50 | p99 | what a connect includes |")
+        add("| --- | ---: | ---: | --- |")
+        for key, entry in results["connect"].items():
+            add(
+                f"| {_label(results, key)} | {ms(entry['p50'])} | {ms(entry['p99'])} | "
+                f"{entry['note']} |"
+            )
+        add("")
+
+    load = results.get("load")
+    if load:
+        ref = results.get("load_reference")
+        runs = [("warmwire runner", load)] + (
+            [("websockets server (reference)", ref)] if ref else []
+        )
+        add("## Load run\n")
+        add(
+            f"{load['sessions']} concurrent sessions, each sending a 32-byte message "
+            f"{load['rate_per_session']:g} times a second (one in flight) for "
+            f"{load['duration']:g} s against one server process (warmwire endpoint "
+            f"`{load['path']}`), from {load['workers']} load-generator processes using "
+            f"{CLIENTS.get(load.get('client', 'warmwire'))}, on the same 2 cores. Latency is "
+            "measured from each "
+            "message's scheduled send time, so a server that falls behind shows it. The "
+            "same load against the websockets echo server is the reference.\n"
+        )
+        add("| figure | " + " | ".join(name for name, _ in runs) + " |")
+        add("| --- |" + " ---: |" * len(runs))
+
+        def row(label: str, fmt: Any) -> None:
+            add(f"| {label} | " + " | ".join(fmt(r) for _, r in runs) + " |")
+
+        row("sessions connected", lambda r: f"{r['connected']} / {r['sessions']}")
+        row("offered rate", lambda r: f"{r['offered_per_s']:,.0f} msg/s")
+        row(
+            "achieved rate (answers within the window)",
+            lambda r: f"{r['achieved_per_s']:,.0f} msg/s",
+        )
+        row(
+            "latency p50 / p99 / max (from schedule), ms",
+            lambda r: f"{ms(r['latency_p50'])} / {ms(r['latency_p99'])} / {ms(r['latency_max'])}",
+        )
+        row(
+            "send\u2192result p50 / p99, ms",
+            lambda r: f"{ms(r['service_p50'])} / {ms(r['service_p99'])}",
+        )
+        row("errors", lambda r: str(r["errors"]))
+        row("server CPU (% of one core)", lambda r: f"{r['runner_cpu_percent']:.0f} %")
+        row(
+            "server CPU per message",
+            lambda r: (
+                f"{1e6 * r['runner_cpu_percent'] / 100 / max(r['achieved_per_s'], 1):,.0f} \u00b5s"
+            ),
+        )
+        row("load generators' CPU (all)", lambda r: f"{r['generators_cpu_percent']:.0f} %")
+        row("server RSS at the end", lambda r: mib(r["runner_rss"]))
+        add("")
+
+    idle = results.get("idle")
+    if idle:
+        add("## Idle sessions\n")
+        add(
+            "Sessions opened and left idle (each client keeps a `recv()` pending, so "
+            "keepalive pings are answered); memory growth of the server process divided by "
+            "the sessions held. USS counts only the process's own pages.\n"
+        )
+        add(
+            "| server | held | connect all | RSS before → after | per session (RSS) | "
+            "per session (USS) | CPU while idle |"
+        )
+        add("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for name, e in idle.items():
+            add(
+                f"| {name} | {e['held']} / {e['sessions']} | {e['connect_seconds']:.1f} s | "
+                f"{mib(e['rss_before'])} → {mib(e['rss_after'])} | {kib(e['rss_per_session'])} | "
+                f"{kib(e['uss_per_session'])} | {e['idle_cpu_percent']:.1f} % |"
+            )
+        ww, peer = idle.get("warmwire"), idle.get("websockets")
+        if ww and peer:
+            add(
+                f"\nwarmwire / websockets memory per idle session: "
+                f"{fx(ratio(ww['rss_per_session'], peer['rss_per_session']))}."
+            )
+        add("")
+
+    profile = results.get("profile")
+    if profile:
+        add("## Profile of warmwire's round trip\n")
+        add(
+            "pyinstrument (sampling every 0.5 ms) on the async client (asyncio), the blocking "
+            "client and the runner's event-loop thread, echo endpoint `/async`. *Self* time is "
+            "time in the function's own code (C functions appear as `<built-in>`); the share "
+            "is of the busy time, i.e. excluding waiting for the peer (epoll, and a blocking "
+            "socket's `recv`). Full call trees: "
+            "`docs/benchmarks-profiles/*.txt`.\n"
+        )
+        for payload, sides in profile.items():
+            for side in ("client-async", "client-blocking", "runner"):
+                if side not in sides:
+                    continue
+                data = sides[side]
+                busy = data["total"] - data["waiting"]
+                what = f"{sides['count']:,} messages"
+                if side == "runner" and "client-async" in sides:
+                    what = f"{sides['count']:,} round trips from each of the two clients"
+                add(
+                    f"**{payload}, {side}** ({what}; "
+                    f"{data['total']:.2f} s sampled, {busy:.2f} s busy)\n"
+                )
+                if data.get("layers"):
+                    layers = ", ".join(
+                        f"{name} {seconds / busy:.0%}"
+                        for name, seconds in list(data["layers"].items())[:8]
+                        if busy
+                    )
+                    add(f"Busy time by layer: {layers}.\n")
+                add("| function (self time) | file | share of busy |")
+                add("| --- | --- | ---: |")
+                rows = [r for r in data["self"] if (r["file"], r["function"]) and r["seconds"]]
+                shown = 0
+                for row in rows:
+                    if (Path(row["file"]).name, row["function"]) in WAITING:
+                        continue
+                    share = row["seconds"] / busy if busy else 0
+                    add(f"| `{row['function']}` | `{row['file']}` | {share:.0%} |")
+                    shown += 1
+                    if shown == 10:
+                        break
+                add("")
+
+    add("## Analysis\n")
+    add(ANALYSIS_START)
+    add(analysis.strip() or "_(to be written after a full run)_")
+    add(ANALYSIS_END)
+    add("")
+
+    add("## Machine\n")
+    add(f"- CPUs: {m['nproc']} ({m['usable_cpus']} usable), {m['cpu_model']}")
+    add(f"- Memory: {m['memory']}; kernel {m['kernel']}")
+    add(f"- Python: {m['python']}")
+    add(
+        "- Libraries: " + ", ".join(f"{name} {version}" for name, version in m["libraries"].items())
+    )
+    dirty = (
+        f", with {len(m['src_changes'])} uncommitted changes under src/" if m["src_changes"] else ""
+    )
+    add(f"- warmwire at commit {m['git_commit']}{dirty}")
+    if m.get("fal_versions"):
+        versions = ", ".join(f"{k} {v}" for k, v in m["fal_versions"].items())
+        add(f"- The fal endpoint ran on `{m.get('fal_python')}`: {versions}")
+    if results["notes"].get("fal_extensions"):
+        add(
+            "- The fal stack negotiated `Sec-WebSocket-Extensions: "
+            f"{results['notes']['fal_extensions']}` (fal-client's and uvicorn's defaults)."
+        )
+    add("")
+
+    add("## Method\n")
+    add(
+        "- Each server runs in its own process; the clients run in the bench process, each "
+        "in its own thread with its own event loop (or none), driven one batch at a time: "
+        "a round visits every contender once in a fresh random order, so noise lands on all "
+        "of them alike.\n"
+        "- Payloads: a dict whose msgpack encoding is 32 bytes; dicts with a 100,000- and a "
+        "1,000,000-byte random (incompressible) image plus two small fields. Every WebSocket "
+        "contender encodes and decodes msgpack at both ends; the raw-TCP floor sends the "
+        "same encoded bytes with a 4-byte length prefix and no codec.\n"
+        "- warmwire: `bench/servers/warmwire_runner.py` serves `bench/echo` with "
+        "`runner.serve` (what `warmwire serve` runs), with a signing key and an API key; "
+        "clients connect with a token it minted, so every connect is verified. It runs "
+        "without keepalive pings (`--no-keepalive`): between its batches a client is not "
+        "read for longer than the ping timeout, and warmwire's client answers pings only "
+        "while it reads. `/async` "
+        "echoes on the event loop, like the peers' servers; `/realtime` runs a sync handler "
+        "in the worker thread, like a model (the `→ sync handler` row).\n"
+        "- websockets: its asyncio server and its asyncio and sync clients, permessage-deflate "
+        "off on both ends (warmwire does not compress; the images do not compress).\n"
+        "- fal: a `fal.App` with an async `@fal.realtime` echo, the FastAPI app fal builds "
+        "for it, served by uvicorn with the settings of `App.serve`; `fal-client` pointed at "
+        "it through its module constants `REALTIME_URL_FORMAT` and `REST_URL`. Defaults "
+        "untouched (so permessage-deflate is negotiated).\n"
+        "- Pipelined: a sender keeps up to the window of messages in flight while the "
+        "receiver takes results (blocking clients alternate on one thread).\n"
+        "- Load and idle runs use fresh server processes without authentication."
+    )
+    add("")
+    return "\n".join(out)
+
+
+def _count(results: dict[str, Any]) -> str:
+    counts = {
+        e["count"] for p in results.get("rtt", {}).values() for e in p.values() if "count" in e
+    }
+    if not counts:
+        return "no"
+    low, high = min(counts), max(counts)
+    return f"{low:,}" if low == high else f"{low:,}\u2013{high:,}"
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [
+        k for k in results["contenders"] if any(k in results["rtt"].get(p, {}) for p in PAYLOADS)
+    ]
+    colors = {"warmwire": "#d9480f", "websockets": "#1c7ed6", "fal": "#7048e8", "tcp": "#868e96"}
+    fig, axes = plt.subplots(1, len(PAYLOADS), figsize=(15, 0.45 * len(keys) + 2.0), sharey=True)
+    for ax, payload in zip(axes, PAYLOADS, strict=True):
+        data = results["rtt"].get(payload, {})
+        ys = list(range(len(keys)))
+        p50 = [data[k]["p50"] * 1000 if k in data else 0 for k in keys]
+        p99 = [data[k]["p99"] * 1000 if k in data else 0 for k in keys]
+        family = [results["contenders"][k]["family"] for k in keys]
+        floor = min([v for v in p50 if v] + [1.0]) / 3
+        ax.barh(
+            ys,
+            [v - floor if v else 0 for v in p50],
+            left=floor,
+            color=[colors[f] for f in family],
+            alpha=0.85,
+            label="p50",
+        )
+        ax.scatter(p99, ys, marker="|", s=200, color="black", label="p99", zorder=3)
+        for y, v in zip(ys, p50, strict=True):
+            if v:
+                ax.text(v, y, f" {v:.3g}", va="center", fontsize=7)
+        ax.set_title(f"{payload} payload")
+        ax.set_xlabel("round trip, ms (log scale)")
+        ax.set_xscale("log")
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_xlim(floor, max([*p99, 1.0]) * 2.5)
+    axes[0].set_yticks(range(len(keys)))
+    axes[0].set_yticklabels([_label(results, k) for k in keys], fontsize=8)
+    axes[0].invert_yaxis()
+    axes[-1].legend(loc="lower right", fontsize=8)
+    fig.suptitle("Round-trip latency (bars: p50, ticks: p99) — same run, lower is better")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write(results: dict[str, Any], out_dir: Path) -> None:
+    md_path = out_dir / "benchmarks.md"
+    analysis = ""
+    if md_path.exists():
+        text = md_path.read_text()
+        if ANALYSIS_START in text and ANALYSIS_END in text:
+            analysis = text.split(ANALYSIS_START, 1)[1].split(ANALYSIS_END, 1)[0]
+    md_path.write_text(markdown(results, analysis))
+    plot(results, out_dir / "benchmarks.png")
+
+
+def console_summary(results: dict[str, Any]) -> str:
+    lines = []
+    width = (
+        max(len(_label(results, k)) for k in results["contenders"]) if results["contenders"] else 20
+    )
+    lines.append("round trip p50 / p99, ms")
+    lines.append(" " * width + "".join(f"{p:>22}" for p in PAYLOADS))
+    for key in results["contenders"]:
+        if not any(_rtt(results, p, key) is not None for p in PAYLOADS):
+            continue
+        cells = "".join(
+            f"{ms(_rtt(results, p, key)) + ' / ' + ms(_rtt(results, p, key, 'p99')):>22}"
+            for p in PAYLOADS
+        )
+        lines.append(f"{_label(results, key):<{width}}{cells}")
+    lines.append("")
+    lines.append("targets")
+    for row in targets(results):
+        lines.append(
+            f"  [{_verdict(row['met']).strip('*'):>12}] {row['target']}: {row['measured']}"
+        )
+    for key, why in results.get("skipped", {}).items():
+        lines.append(f"  left out: {key}: {why}")
+    for key, whys in results.get("failed", {}).items():
+        lines.append(f"  failed: {key}: {'; '.join(whys)}")
+    return "\n".join(lines)

@@ -1,0 +1,58 @@
+"""The benchmark's statistics: percentiles on known data (no timing, no servers).
+
+``bench/`` is a top-level package beside ``src/``, not installed with warmwire,
+so the repository root is put on the import path for this test.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.stats import median, percentile, ratio, summarize  # noqa: E402
+
+
+def test_percentile_of_one_to_hundred_one() -> None:
+    values = list(range(1, 102))  # 1..101: rank q/100 * 100 is exactly q
+    assert percentile(values, 0) == 1
+    assert percentile(values, 50) == 51
+    assert percentile(values, 99) == 100
+    assert percentile(values, 100) == 101
+
+
+def test_percentile_interpolates_between_ranks() -> None:
+    # Sorted [1, 2, 3, 4]: the median's rank is 1.5, halfway between 2 and 3.
+    assert percentile([4, 1, 3, 2], 50) == pytest.approx(2.5)
+    # p99 of [0, 10]: rank 0.99 → 9.9.
+    assert percentile([10.0, 0.0], 99) == pytest.approx(9.9)
+
+
+def test_percentile_matches_numpy_linear() -> None:
+    numpy = pytest.importorskip("numpy")
+    values = [0.31, 0.05, 1.7, 0.22, 0.22, 9.0, 0.4, 0.35, 0.01]
+    for q in (1, 25, 50, 75, 90, 99):
+        assert percentile(values, q) == pytest.approx(float(numpy.percentile(values, q)))
+
+
+def test_percentile_of_one_value_and_bad_input() -> None:
+    assert percentile([7.5], 99) == 7.5
+    with pytest.raises(ValueError, match="no values"):
+        percentile([], 50)
+    with pytest.raises(ValueError, match=r"within 0\.\.100"):
+        percentile([1.0], 101)
+
+
+def test_summary_and_ratio() -> None:
+    summary = summarize([3.0, 1.0, 2.0])
+    assert (summary.count, summary.p50, summary.minimum, summary.maximum) == (3, 2.0, 1.0, 3.0)
+    assert summary.mean == pytest.approx(2.0)
+    assert median([5.0, 1.0]) == 3.0
+    assert ratio(1.0, 4.0) == 0.25
+    assert ratio(None, 4.0) is None
+    assert ratio(1.0, 0.0) is None
