@@ -92,6 +92,10 @@ class _Protocol:
         self._events.clear()
         return events
 
+    def has_data_to_send(self) -> bool:
+        """Whether :meth:`data_to_send` would return anything (cheap; for the hot path)."""
+        return bool(self._out)
+
     def data_to_send(self) -> bytes:
         """Return and forget the bytes waiting to be written to the transport."""
         data = bytes(self._out)

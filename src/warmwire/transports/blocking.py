@@ -108,14 +108,12 @@ class SyncWebSocket:
             pass
 
     def _receive_once(self, deadline: float | None) -> None:
-        if deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("no message from the runner within the timeout")
-            self._sock.settimeout(remaining)
-        else:
-            self._sock.settimeout(None)
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            raise TimeoutError("no message from the runner within the timeout")
         try:
+            # Inside the try: on a socket the runner already dropped, settimeout fails too.
+            self._sock.settimeout(remaining)
             data: bytes | None = self._sock.recv(RECEIVE_SIZE) or None
         except TimeoutError:
             raise TimeoutError("no message from the runner within the timeout") from None

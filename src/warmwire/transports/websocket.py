@@ -234,7 +234,7 @@ class AsyncWebSocket:
         such peers deadlock.  The task holding the lock writes everything
         pending before it releases it (see :meth:`_write_pending`).
         """
-        if self._send_lock.locked():
+        if self._send_lock.locked() or not self._protocol.has_data_to_send():
             return
         async with self._send_lock:
             await self._write_pending()
