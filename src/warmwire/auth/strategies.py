@@ -8,8 +8,10 @@ group.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
@@ -75,6 +77,13 @@ class KeyHeader:
 
     def credentials_sync(self, endpoint: Endpoint, url: RunnerUrl) -> Credentials:
         return Credentials(headers=(("authorization", f"Key {self.key}"),))
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context for every token fetch: loading the CA bundle costs tens of
+    milliseconds, which a fresh context per connection would add to every connect."""
+    return httpx.create_ssl_context()
 
 
 def runner_http_base(url: RunnerUrl) -> str:
@@ -250,7 +259,7 @@ class MintedToken(CachedToken):
     async def afetch(self, endpoint: Endpoint, url: RunnerUrl) -> str:
         assert self.expiration is not None
         kwargs = {} if self.token_service else _async_http_transport_kwargs(url)
-        async with httpx.AsyncClient(timeout=10, **kwargs) as http:
+        async with httpx.AsyncClient(timeout=10, verify=_tls(), **kwargs) as http:
             response = await http.post(
                 self._url(url),
                 json=_mint_request(endpoint, self.expiration),
@@ -261,7 +270,7 @@ class MintedToken(CachedToken):
     def fetch(self, endpoint: Endpoint, url: RunnerUrl) -> str:
         assert self.expiration is not None
         kwargs = {} if self.token_service else _http_transport_kwargs(url)
-        with httpx.Client(timeout=10, **kwargs) as http:
+        with httpx.Client(timeout=10, verify=_tls(), **kwargs) as http:
             response = http.post(
                 self._url(url),
                 json=_mint_request(endpoint, self.expiration),
@@ -278,12 +287,12 @@ class UrlToken(CachedToken):
         self.token_url = token_url
 
     async def afetch(self, endpoint: Endpoint, url: RunnerUrl) -> str:
-        async with httpx.AsyncClient(timeout=10) as http:
+        async with httpx.AsyncClient(timeout=10, verify=_tls()) as http:
             response = await http.get(self.token_url, params={"app": endpoint.endpoint_path})
         return _token_from_response(response, f"token_url {self.token_url}")
 
     def fetch(self, endpoint: Endpoint, url: RunnerUrl) -> str:
-        with httpx.Client(timeout=10) as http:
+        with httpx.Client(timeout=10, verify=_tls()) as http:
             response = http.get(self.token_url, params={"app": endpoint.endpoint_path})
         return _token_from_response(response, f"token_url {self.token_url}")
 
@@ -304,12 +313,12 @@ class ProxyToken(CachedToken):
         }
 
     async def afetch(self, endpoint: Endpoint, url: RunnerUrl) -> str:
-        async with httpx.AsyncClient(timeout=10) as http:
+        async with httpx.AsyncClient(timeout=10, verify=_tls()) as http:
             response = await http.post(self.proxy_url, **self._request(endpoint, url))
         return _token_from_response(response, f"proxy {self.proxy_url}")
 
     def fetch(self, endpoint: Endpoint, url: RunnerUrl) -> str:
-        with httpx.Client(timeout=10) as http:
+        with httpx.Client(timeout=10, verify=_tls()) as http:
             response = http.post(self.proxy_url, **self._request(endpoint, url))
         return _token_from_response(response, f"proxy {self.proxy_url}")
 
