@@ -165,3 +165,37 @@ def _sample(text: str, name: str) -> float:
         if line.startswith(name + " "):
             return float(line.split()[1])
     raise AssertionError(f"{name} not in metrics")
+
+
+@pytest.mark.anyio
+async def test_official_fal_client_through_every_door(
+    door: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fal_client
+    import fal_client.client
+
+    auth = RunnerAuth.create(
+        keys=KeyStore([ApiKey("dev", "s3cret")]),
+        signing_key=load_signing_key(generate_signing_key()),
+    )
+    async with served(door, auth=auth) as url:
+        # Configuration only: where fal-client mints its token and dials.
+        monkeypatch.setenv("FAL_KEY", "dev:s3cret")
+        monkeypatch.setattr(fal_client.client, "REALTIME_URL_FORMAT", f"{url}/")
+        monkeypatch.setattr(fal_client.client, "REST_URL", url.replace("ws://", "http://"))
+
+        def blocking() -> list[Any]:
+            with fal_client.realtime("test/lab") as conn:
+                conn.send({"n": 1, "image": b"\x89PNG"})
+                first = conn.recv()
+                conn.send({"fail": True})
+                try:
+                    conn.recv()
+                except fal_client.client.RealtimeError as exc:
+                    error = exc.error
+                return [first, error]
+
+        with anyio.fail_after(30):
+            first, error = await anyio.to_thread.run_sync(blocking)
+    assert first == {"n": 1, "image": b"\x89PNG"}
+    assert error == "INTERNAL_ERROR"
