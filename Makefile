@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo web test lint typecheck layers unit interop-setup web-setup venv clean bench conformance
+.PHONY: demo web test lint typecheck layers unit interop-setup web-setup scale-setup venv clean bench conformance cluster soak fuzz
 
 demo: $(STAMP)
 	$(BIN)/warmwire demo
@@ -31,8 +31,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench deploy
+	$(BIN)/ruff format --check src tests bench deploy
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src/warmwire
@@ -40,8 +40,12 @@ typecheck: $(STAMP)
 layers: $(STAMP)
 	$(BIN)/lint-imports
 
-unit: $(STAMP) interop-setup web-setup
+unit: $(STAMP) interop-setup web-setup scale-setup
 	$(BIN)/pytest
+
+# What tests/scale needs: nginx (apt-get install when missing and root).
+scale-setup:
+	bash deploy/setup.sh
 
 # What tests/web needs: the page's npm packages and bundle, and Chromium to open it.
 web-setup:
@@ -58,6 +62,15 @@ bench: $(STAMP) interop-setup
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
+# A local scale-out cluster: token service + CLUSTER_RUNNERS runners of the echo app
+# behind nginx on 127.0.0.1:CLUSTER_PORT (docs/scaling.md).  Prints the URL and a
+# dev key; Ctrl-C stops everything.
+CLUSTER_RUNNERS ?= 2
+CLUSTER_PORT ?= 8080
+
+cluster: $(STAMP) scale-setup
+	$(BIN)/python deploy/cluster.py --runners $(CLUSTER_RUNNERS) --port $(CLUSTER_PORT)
+
 # Autobahn TestSuite cases (kosoku) against warmwire as a server and as a client;
 # prints "ROLE: N passed, N failed" per run and fails on any failed case.  About a
 # minute; each run is bounded by CONFORMANCE_TIMEOUT seconds.
@@ -65,6 +78,24 @@ CONFORMANCE_TIMEOUT ?= 300
 
 conformance: $(STAMP)
 	$(BIN)/python conformance/run.py --timeout $(CONFORMANCE_TIMEOUT)
+
+# The full soak (tests/reliability/test_soak.py): 500 sessions x 60 s at 20 messages/s,
+# under asyncio and trio; `make test` runs its short form.
+SOAK_SESSIONS ?= 500
+SOAK_SECONDS ?= 60
+SOAK_RATE ?= 20
+
+soak: $(STAMP)
+	WARMWIRE_SOAK_SESSIONS=$(SOAK_SESSIONS) WARMWIRE_SOAK_SECONDS=$(SOAK_SECONDS) \
+		WARMWIRE_SOAK_RATE=$(SOAK_RATE) $(BIN)/pytest tests/reliability/test_soak.py -s
+
+# atheris over the handshake parser, the frame path, the codecs, the URL/app-id parsers
+# and token verification; FUZZ_SECONDS in total.  Not part of `make test`.
+FUZZ_SECONDS ?= 60
+
+fuzz: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[fuzz]'
+	$(BIN)/python fuzz/fuzz_targets.py -max_total_time=$(FUZZ_SECONDS) -max_len=4096
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
