@@ -179,13 +179,14 @@ async def test_official_fal_client_through_every_door(
         signing_key=load_signing_key(generate_signing_key()),
     )
     async with served(door, auth=auth) as url:
-        # Configuration only: where fal-client mints its token and dials.
-        monkeypatch.setenv("FAL_KEY", "dev:s3cret")
+        # Configuration only: where fal-client mints its token and dials.  A client of
+        # our own: fal_client's module-level client caches the first key it sees.
+        client = fal_client.SyncClient(key="dev:s3cret")
         monkeypatch.setattr(fal_client.client, "REALTIME_URL_FORMAT", f"{url}/")
         monkeypatch.setattr(fal_client.client, "REST_URL", url.replace("ws://", "http://"))
 
         def blocking() -> list[Any]:
-            with fal_client.realtime("test/lab") as conn:
+            with client.realtime("test/lab") as conn:
                 conn.send({"n": 1, "image": b"\x89PNG"})
                 first = conn.recv()
                 conn.send({"fail": True})
