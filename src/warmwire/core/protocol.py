@@ -1,40 +1,33 @@
-"""Sans-IO WebSocket protocol state machines for both roles, on wsproto and h11.
+"""Sans-IO WebSocket protocol state machines for both roles, on h11 and wsproto's handshake.
 
 Bytes in (:meth:`receive_data`), events out (:meth:`events`), bytes to write
 (:meth:`data_to_send`).  Nothing here touches a socket, an event loop, a thread
 or a clock, so asyncio, trio and blocking sockets all drive the same code and
 every edge case is a unit test.
 
-What this layer adds on top of wsproto: whole messages (fragments assembled
-under a size limit, closing with 1009 beyond it), automatic pongs, the closing
-handshake answered for you, and for the server role a single h11 front door
-that serves plain HTTP (health, tokens) and WebSocket upgrades alike.
+wsproto runs the opening handshakes; frames are this module's own (see
+:mod:`warmwire.core.frames`): whole messages (fragments assembled under a size
+limit, closing with 1009 beyond it), automatic pongs, the closing handshake
+answered for you, and for the server role a single h11 front door that serves
+plain HTTP (health, tokens) and WebSocket upgrades alike.
 """
 
 from __future__ import annotations
 
+import codecs
 import collections
 import enum
+import os
 from collections.abc import Iterable, Sequence
 
 import h11
 import orjson
-from wsproto.connection import Connection, ConnectionState, ConnectionType
-from wsproto.events import (
-    AcceptConnection,
-    BytesMessage,
-    CloseConnection,
-    Ping,
-    RejectConnection,
-    RejectData,
-    Request,
-    TextMessage,
-)
-from wsproto.events import Pong as WsPong
+from wsproto.connection import ConnectionType
+from wsproto.events import AcceptConnection, RejectConnection, RejectData, Request
 from wsproto.handshake import H11Handshake
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
-from warmwire.core import masking
+from warmwire.core import frames, masking
 from warmwire.core.close_codes import CloseCode
 from warmwire.core.errors import HandshakeError, ProtocolError
 from warmwire.core.events import (
@@ -51,8 +44,6 @@ from warmwire.core.events import (
     UpgradeRequest,
 )
 
-masking.install()
-
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 MAX_REQUEST_BODY = 64 * 1024
 MAX_REJECT_BODY = 64 * 1024
@@ -67,15 +58,30 @@ class State(enum.Enum):
 
 
 class _Protocol:
-    """The message layer shared by both roles, once the handshake is done."""
+    """The message layer shared by both roles, once the handshake is done.
+
+    Frames are read and written here, not by wsproto: the hot path is one
+    header parse, one unmask and one append per message, on memoryviews of a
+    single receive buffer.  wsproto still runs both opening handshakes.
+    """
+
+    _client = False
 
     def __init__(self, max_message_size: int | None) -> None:
         self.max_message_size = max_message_size
         self.state = State.CONNECTING
-        self._conn: Connection | None = None
         self._out = bytearray()
         self._events: collections.deque[Event] = collections.deque()
-        self._parts: list[bytes | str] = []
+        self._buf = bytearray()
+        self._parts: list[bytes | bytearray] = []
+        self._text: codecs.IncrementalDecoder | None = None
+        self._text_parts: list[str] = []
+        self._message_opcode = 0  # TEXT or BINARY while a message is being received
+        # A data frame whose payload is still arriving: bytes left, mask key, FIN, offset.
+        self._frame_left = 0
+        self._frame_key: bytes | None = None
+        self._frame_fin = False
+        self._frame_offset = 0
         self._size = 0
         self._close_sent: tuple[int, str] | None = None
         self.close_transport = False
@@ -105,104 +111,201 @@ class _Protocol:
     # -- writing ----------------------------------------------------------
     def send_message(self, data: bytes | bytearray | memoryview | str) -> None:
         """Queue one message: ``str`` as a text frame, bytes as a binary frame."""
-        conn = self._require_open()
+        self._require_open()
         if isinstance(data, str):
-            self._out += conn.send(TextMessage(data=data))
+            self._out += self._frame(frames.Opcode.TEXT, data.encode("utf-8"))
         else:
-            self._out += conn.send(BytesMessage(data=bytes(data)))
+            self._out += self._frame(frames.Opcode.BINARY, bytes(data))
 
     def send_ping(self, payload: bytes = b"") -> None:
         """Queue a ping; the peer's :class:`~warmwire.core.events.Pong` proves it is alive."""
-        self._out += self._require_open().send(Ping(payload=payload))
+        self._require_open()
+        self._out += self._frame(frames.Opcode.PING, payload)
 
     def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         """Start the closing handshake (no-op once closing or closed)."""
-        if self.state is not State.OPEN or self._conn is None:
+        if self.state is not State.OPEN:
             return
         reason = _truncate_reason(reason)
-        self._out += self._conn.send(CloseConnection(code=code, reason=reason))
+        self._out += self._frame(frames.Opcode.CLOSE, frames.close_payload(code, reason))
         self._close_sent = (code, reason)
         self.state = State.CLOSING
 
-    def _require_open(self) -> Connection:
-        if self.state is not State.OPEN or self._conn is None:
+    def _require_open(self) -> None:
+        if self.state is not State.OPEN:
             raise ProtocolError(
                 f"cannot send on a connection that is {self.state.value}; open a new connection."
             )
-        return self._conn
+
+    def _frame(self, opcode: int, payload: bytes) -> bytes:
+        # RFC 6455 §5.3: a client masks every frame with a fresh, unpredictable key.
+        return frames.build(opcode, payload, os.urandom(4) if self._client else None)
 
     # -- frames -----------------------------------------------------------
     def _receive_frames(self, data: bytes | None) -> None:
         if self.state is State.CLOSED:
             return  # Bytes after a failure or the close are ignored, as RFC 6455 allows.
-        assert self._conn is not None
         if data is None:
-            self._conn.receive_data(None)
-        elif data:
-            self._conn.receive_data(data)
-        self._process_frames()
-
-    def _process_frames(self) -> None:
-        assert self._conn is not None
-        for event in self._conn.events():
-            if self.state is State.CLOSED:
-                return
-            if isinstance(event, BytesMessage | TextMessage):
-                self._assemble(event.data, event.message_finished)
-            elif isinstance(event, Ping):
-                if self._conn.state is ConnectionState.OPEN:
-                    self._out += self._conn.send(event.response())
-            elif isinstance(event, WsPong):
-                self._events.append(Pong(bytes(event.payload)))
-            elif isinstance(event, CloseConnection):
-                self._on_close(event)
-
-    def _assemble(self, data: bytes | bytearray | str, finished: bool) -> None:
-        self._size += len(data) if not isinstance(data, str) else _utf8_len(data)
-        limit = self.max_message_size
-        if limit is not None and self._size > limit:
-            self._parts.clear()
-            self._fail(
-                CloseCode.MESSAGE_TOO_BIG,
-                f"message over the {limit}-byte limit; send smaller messages or raise "
-                "max_message_size",
-            )
-            return
-        self._parts.append(data if isinstance(data, str) else bytes(data))
-        if finished:
-            parts, self._parts, self._size = self._parts, [], 0
-            if len(parts) == 1:
-                self._events.append(Message(parts[0]))
-            elif isinstance(parts[0], str):
-                self._events.append(Message("".join(p for p in parts if isinstance(p, str))))
-            else:
-                self._events.append(Message(b"".join(p for p in parts if isinstance(p, bytes))))
-
-    def _on_close(self, event: CloseConnection) -> None:
-        assert self._conn is not None
-        wsstate = self._conn.state
-        if wsstate is ConnectionState.REMOTE_CLOSING:
-            # The peer started the closing handshake: echo its code and finish.
-            self._out += self._conn.send(event.response())
-            self._finish(event.code, event.reason or "", Initiator.REMOTE)
-        elif wsstate is ConnectionState.CLOSED:
             if self._close_sent is not None:
-                # The peer answered our close, or just hung up: our intent stands.
+                # The peer hung up after our close frame: our intent stands.
                 self._finish(*self._close_sent, Initiator.LOCAL)
             else:
                 self._finish(
                     CloseCode.ABNORMAL, "connection lost without a close frame", Initiator.NETWORK
                 )
+            return
+        if not data:
+            return
+        buf = self._buf
+        if buf:
+            buf += data
+            src: bytes | bytearray = buf
         else:
-            # wsproto reports a frame it could not parse as a close event while
-            # the connection is still open: we must fail the connection.
-            self._fail(event.code, event.reason or "protocol error")
+            src = data  # the common case: parse the read itself, no copy into the buffer
+        try:
+            with memoryview(src) as view:
+                used = self._parse(view)
+        except frames.FrameError as exc:
+            self._fail(exc.code, exc.reason)
+            return
+        if src is buf:
+            del buf[:used]  # O(1) at the front of a bytearray
+        elif used < len(data):
+            buf += data[used:]
+
+    def _parse(self, view: memoryview) -> int:
+        """Handle every frame (or part of a data frame) in ``view``; return the bytes used."""
+        pos = 0
+        end = len(view)
+        expect_masked = not self._client
+        limit = self.max_message_size
+        while pos < end and self.state is not State.CLOSED:
+            if self._frame_left:
+                # Inside a data frame whose payload spans reads: take what is here,
+                # so invalid UTF-8 fails at once and no payload waits in the buffer.
+                take = min(self._frame_left, end - pos)
+                chunk = view[pos : pos + take]
+                pos += take
+                key = self._frame_key
+                if key is not None:
+                    turn = self._frame_offset % 4
+                    data: bytes | bytearray = masking.mask(chunk, key[turn:] + key[:turn])
+                else:
+                    data = bytes(chunk)
+                self._frame_offset += take
+                self._frame_left -= take
+                self._on_data(data, self._frame_fin and not self._frame_left)
+                continue
+            if end - pos < 2:
+                break
+            second = view[pos + 1]
+            opcode, fin = frames.check_header(view[pos], second, expect_masked=expect_masked)
+            short = second & 0x7F
+            header = 2 + frames.length_field_size(short) + (4 if expect_masked else 0)
+            if end - pos < header:
+                break
+            length, _ = frames.read_length(view, pos + 2, short)
+            start = pos + header
+            key = bytes(view[start - 4 : start]) if expect_masked else None
+            if opcode in frames.DATA_OPCODES:
+                self._start_data_frame(opcode)
+                if limit is not None and self._size + length > limit:
+                    # Judged on the header: an oversized message is refused before
+                    # its payload is read.
+                    self._too_big(limit)
+                    break
+                if end - start < length:
+                    self._frame_left, self._frame_key = length, key
+                    self._frame_fin, self._frame_offset = fin, 0
+                    pos = start
+                    continue
+            elif end - start < length:
+                break  # a control frame (at most 125 bytes) is handled whole
+            payload = view[start : start + length]
+            pos = start + length
+            data = masking.mask(payload, key) if key is not None else bytes(payload)
+            if opcode in frames.DATA_OPCODES:
+                self._on_data(data, fin)
+            else:
+                self._on_control(opcode, bytes(data))
+        return pos
+
+    def _start_data_frame(self, opcode: int) -> None:
+        if opcode == frames.Opcode.CONTINUATION:
+            if not self._message_opcode:
+                raise frames.FrameError(1002, "continuation frame without a message to continue")
+        elif self._message_opcode:
+            raise frames.FrameError(1002, "new message before the previous one was finished")
+        else:
+            self._message_opcode = opcode
+
+    def _on_data(self, data: bytes | bytearray, fin: bool) -> None:
+        self._size += len(data)
+        if self._message_opcode == frames.Opcode.TEXT:
+            if fin and self._text is None:
+                self._deliver_text(data)
+                return
+            if self._text is None:
+                self._text = codecs.getincrementaldecoder("utf-8")("strict")
+            try:
+                # Incremental: invalid UTF-8 fails the connection as soon as it
+                # arrives, not when the last fragment does.
+                self._text_parts.append(self._text.decode(data, final=fin))
+            except UnicodeDecodeError:
+                raise frames.FrameError(1007, "text message is not valid UTF-8") from None
+            if fin:
+                text, self._text, self._text_parts = "".join(self._text_parts), None, []
+                self._end_message(text)
+            return
+        if fin and not self._parts:
+            self._end_message(data if isinstance(data, bytes) else bytes(data))
+            return
+        self._parts.append(data)
+        if fin:
+            parts, self._parts = self._parts, []
+            self._end_message(b"".join(parts))
+
+    def _deliver_text(self, data: bytes | bytearray) -> None:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise frames.FrameError(1007, "text message is not valid UTF-8") from None
+        self._end_message(text)
+
+    def _end_message(self, message: bytes | str) -> None:
+        self._message_opcode = 0
+        self._size = 0
+        self._events.append(Message(message))
+
+    def _too_big(self, limit: int) -> None:
+        self._parts.clear()
+        self._text_parts.clear()
+        self._fail(
+            CloseCode.MESSAGE_TOO_BIG,
+            f"message over the {limit}-byte limit; send smaller messages or raise max_message_size",
+        )
+
+    def _on_control(self, opcode: int, payload: bytes) -> None:
+        if opcode == frames.Opcode.PING:
+            if self.state is State.OPEN:
+                self._out += self._frame(frames.Opcode.PONG, payload)
+        elif opcode == frames.Opcode.PONG:
+            self._events.append(Pong(payload))
+        else:
+            code, reason = frames.parse_close(payload)
+            if self.state is State.OPEN:
+                # The peer started the closing handshake: echo its code and finish.
+                self._out += self._frame(frames.Opcode.CLOSE, frames.close_payload(code, reason))
+                self._finish(code, reason, Initiator.REMOTE)
+            else:
+                # The peer answered our close: our intent stands.
+                assert self._close_sent is not None
+                self._finish(*self._close_sent, Initiator.LOCAL)
 
     def _fail(self, code: int, reason: str) -> None:
-        assert self._conn is not None
         reason = _truncate_reason(reason)
-        if self._conn.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
-            self._out += self._conn.send(CloseConnection(code=code, reason=reason))
+        if self.state is State.OPEN:
+            self._out += self._frame(frames.Opcode.CLOSE, frames.close_payload(code, reason))
         self._finish(code, reason, Initiator.LOCAL)
 
     def _finish(self, code: int, reason: str, initiator: Initiator) -> None:
@@ -213,6 +316,8 @@ class _Protocol:
 
 class ClientProtocol(_Protocol):
     """The client role: sends the upgrade request, then exchanges messages."""
+
+    _client = True
 
     def __init__(
         self,
@@ -268,11 +373,13 @@ class ClientProtocol(_Protocol):
 
     def _on_handshake_event(self, event: object) -> None:
         if isinstance(event, AcceptConnection):
-            self._conn = self._handshake.connection
             self.state = State.OPEN
             headers = _decode_headers(event.extra_headers)
             self._events.append(Opened(event.subprotocol, headers))
-            self._process_frames()  # frames that arrived with the 101 response
+            # Frames that arrived with the 101 response: wsproto keeps them in its
+            # h11 connection's trailing data (it has no public accessor for them).
+            trailing = self._handshake._h11_connection.trailing_data[0]
+            self._receive_frames(bytes(trailing))
         elif isinstance(event, RejectConnection):
             self._reject = Rejected(event.status_code, _decode_headers(event.headers), b"")
             if not event.has_body:
@@ -392,8 +499,6 @@ class ServerProtocol(_Protocol):
             )
         except LocalProtocolError as exc:
             raise ProtocolError(f"cannot accept the upgrade: {exc}") from None
-        self._conn = self._handshake.connection
-        assert self._conn is not None
         self.state = State.OPEN
         trailing, closed = self._h11.trailing_data
         self._receive_frames(trailing)
@@ -441,11 +546,6 @@ def _is_upgrade(request: h11.Request) -> bool:
 
 def _decode_headers(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
     return tuple((k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in headers)
-
-
-def _utf8_len(text: str) -> int:
-    # The limit is in bytes; str.isascii() is O(1) in CPython, so ASCII text costs nothing.
-    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 def _truncate_reason(reason: str) -> str:
