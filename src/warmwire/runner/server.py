@@ -38,6 +38,7 @@ from warmwire.runner.handlers import Handler, Mode
 from warmwire.runner.metrics import CONTENT_TYPE, Metrics
 from warmwire.runner.routing import Admitted, Refused, Router, admit, refusal
 from warmwire.runner.session import Channel, Session, SessionLimits
+from warmwire.transports import asyncio_stream
 from warmwire.transports.websocket import AsyncWebSocket
 
 log = logging.getLogger("warmwire.runner")
@@ -407,9 +408,18 @@ class _QuietTLSListener(TLSListener):
 async def _listen(
     host: str, port: int, uds: str | None, ssl_context: ssl.SSLContext | None
 ) -> tuple[anyio.abc.Listener[Any], str, int | None]:
+    native = asyncio_stream.running_on_asyncio()
     if uds is not None:
+        if native:
+            return await asyncio_stream.create_unix_listener(uds), f"ws+unix://{uds}", None
         return await anyio.create_unix_listener(uds), f"ws+unix://{uds}", None
-    tcp = await anyio.create_tcp_listener(local_host=host, local_port=port)
+    tcp: anyio.abc.Listener[Any]
+    if native and ssl_context is None and _is_ip(host):
+        tcp = await asyncio_stream.create_tcp_listener(host, port)
+    else:
+        # TLS, trio, and host names that may resolve to several addresses: anyio's
+        # listener (one port for all of them when port is 0).
+        tcp = await anyio.create_tcp_listener(local_host=host, local_port=port)
     bound = tcp.extra(anyio.abc.SocketAttribute.local_port)
     shown = f"[{host}]" if ":" in host else host
     if ssl_context is not None:
@@ -419,6 +429,14 @@ async def _listen(
             bound,
         )
     return tcp, f"ws://{shown}:{bound}", bound
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 @asynccontextmanager

@@ -8,6 +8,7 @@ import anyio
 import anyio.abc
 
 from warmwire.core.endpoint import RunnerUrl
+from warmwire.transports import asyncio_stream
 from warmwire.transports.base import ConnectOptions
 
 
@@ -21,7 +22,9 @@ class TcpTransport:
     """TCP for ``ws://`` URLs."""
 
     async def connect(self, url: RunnerUrl, options: ConnectOptions) -> anyio.abc.ByteStream:
-        # anyio sets TCP_NODELAY on the streams it creates.
+        # Both set TCP_NODELAY on the streams they create.
+        if asyncio_stream.running_on_asyncio():
+            return await asyncio_stream.connect_tcp(url.host, url.port)
         return await anyio.connect_tcp(url.host, url.port)
 
     def connect_sync(self, url: RunnerUrl, options: ConnectOptions) -> socket.socket:

@@ -1,0 +1,275 @@
+"""A lean byte stream for asyncio: a ``Protocol`` feeding a queue, no per-call checkpoint.
+
+anyio's own asyncio socket stream costs two ``epoll_ctl`` calls per
+``receive()`` (reading is resumed and paused around each wait) and a shielded
+cancel scope per ``send()``.  For a realtime message that is much of the cost
+of moving it, so under asyncio warmwire's TCP and Unix sockets use this stream
+instead; trio, and TLS, keep anyio's streams.
+
+It keeps anyio's contract where warmwire relies on it: ``receive()`` raises
+:class:`anyio.EndOfStream` at EOF, :class:`anyio.BrokenResourceError` when the
+connection broke and :class:`anyio.ClosedResourceError` after ``aclose()``;
+``send()`` waits while the kernel's and asyncio's buffers are full (the peer
+is not reading), and reading pauses while :data:`READ_LIMIT` bytes wait unread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import socket
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import anyio
+import anyio.abc
+from anyio.abc import SocketAttribute
+
+READ_LIMIT = 1024 * 1024
+"""Unread bytes at which the socket stops being read (the peer then waits)."""
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.chunks: collections.deque[bytes] = collections.deque()
+        self.unread = 0
+        self.reading_paused = False
+        self.eof = False
+        self.lost = False
+        self.error: BaseException | None = None
+        self.reader: asyncio.Future[None] | None = None
+        self.writable: asyncio.Future[None] | None = None
+        self.write_paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.chunks.append(data)
+        self.unread += len(data)
+        if self.unread >= READ_LIMIT and not self.reading_paused:
+            assert self.transport is not None
+            self.reading_paused = True
+            self.transport.pause_reading()
+        self._wake_reader()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self._wake_reader()
+        return True  # keep the transport open: our close frame may still have to go out
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.error = exc
+        self._wake_reader()
+        if self.writable is not None and not self.writable.done():
+            self.writable.set_result(None)
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.writable is not None and not self.writable.done():
+            self.writable.set_result(None)
+
+    def _wake_reader(self) -> None:
+        if self.reader is not None and not self.reader.done():
+            self.reader.set_result(None)
+
+
+class AsyncioStream(anyio.abc.ByteStream):
+    """An :class:`anyio.abc.ByteStream` over an asyncio transport (see the module docstring)."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: _Protocol) -> None:
+        self._transport = transport
+        self._protocol = protocol
+        self._closed = False
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        protocol = self._protocol
+        while not protocol.chunks:
+            if self._closed:
+                raise anyio.ClosedResourceError
+            if protocol.eof:
+                raise anyio.EndOfStream
+            if protocol.lost:
+                raise anyio.BrokenResourceError from protocol.error
+            protocol.reader = asyncio.get_running_loop().create_future()
+            try:
+                await protocol.reader
+            finally:
+                protocol.reader = None
+        chunk = protocol.chunks.popleft()
+        if len(chunk) > max_bytes:
+            protocol.chunks.appendleft(chunk[max_bytes:])
+            chunk = chunk[:max_bytes]
+        protocol.unread -= len(chunk)
+        if protocol.reading_paused and protocol.unread < READ_LIMIT // 2:
+            protocol.reading_paused = False
+            self._transport.resume_reading()
+        return chunk
+
+    async def send(self, item: bytes) -> None:
+        protocol = self._protocol
+        if self._closed:
+            raise anyio.ClosedResourceError
+        if protocol.lost or self._transport.is_closing():
+            raise anyio.BrokenResourceError from protocol.error
+        self._transport.write(item)
+        # A checkpoint, as anyio promises of every send: a task sending in a loop
+        # to a fast reader must still let other tasks, and its own cancellation,
+        # run.  A bare sleep(0) costs one loop iteration, not anyio's shielded scope.
+        await asyncio.sleep(0)
+        while protocol.write_paused and not protocol.lost:
+            protocol.writable = asyncio.get_running_loop().create_future()
+            try:
+                await protocol.writable
+            finally:
+                protocol.writable = None
+        if protocol.lost:
+            raise anyio.BrokenResourceError from protocol.error
+
+    async def send_eof(self) -> None:
+        if not self._transport.is_closing():
+            self._transport.write_eof()
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._transport.get_write_buffer_size():
+            # The peer is not taking what is queued: waiting for it to would keep
+            # the socket open forever.
+            self._transport.abort()
+        else:
+            self._transport.close()
+
+    @property
+    def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
+        sock: socket.socket = self._transport.get_extra_info("socket")
+        attributes: dict[Any, Callable[[], Any]] = {
+            SocketAttribute.raw_socket: lambda: sock,
+            SocketAttribute.family: lambda: sock.family,
+            SocketAttribute.local_address: sock.getsockname,
+        }
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            attributes[SocketAttribute.local_port] = lambda: sock.getsockname()[1]
+            attributes[SocketAttribute.remote_address] = sock.getpeername
+            attributes[SocketAttribute.remote_port] = lambda: sock.getpeername()[1]
+        return attributes
+
+
+def _wrap(transport: asyncio.BaseTransport, protocol: _Protocol) -> AsyncioStream:
+    assert isinstance(transport, asyncio.Transport)
+    return AsyncioStream(transport, protocol)
+
+
+async def connect_tcp(host: str, port: int) -> AsyncioStream:
+    """Open a TCP stream (asyncio sets ``TCP_NODELAY`` on it)."""
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.create_connection(
+        _Protocol, host, port, happy_eyeballs_delay=0.25
+    )
+    return _wrap(transport, protocol)
+
+
+async def connect_unix(path: str) -> AsyncioStream:
+    """Open a Unix socket stream."""
+    transport, protocol = await asyncio.get_running_loop().create_unix_connection(_Protocol, path)
+    return _wrap(transport, protocol)
+
+
+class AsyncioListener(anyio.abc.Listener[AsyncioStream]):
+    """Accepts connections with an ``asyncio.Server``; each one is handled in the task group."""
+
+    def __init__(self, server: asyncio.Server, connections: _Connections) -> None:
+        self._server = server
+        self._connections = connections
+
+    async def serve(
+        self,
+        handler: Callable[[AsyncioStream], Any],
+        task_group: anyio.abc.TaskGroup | None = None,
+    ) -> None:
+        async with anyio.create_task_group() as own:
+            group = task_group or own
+            self._connections.start = lambda stream: group.start_soon(handler, stream)
+            for stream in self._connections.waiting:
+                group.start_soon(handler, stream)
+            self._connections.waiting.clear()
+            try:
+                await anyio.sleep_forever()
+            finally:
+                self._connections.start = None
+
+    async def aclose(self) -> None:
+        self._server.close()
+        for stream in self._connections.waiting:
+            await stream.aclose()
+        self._connections.waiting.clear()
+
+    @property
+    def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
+        sock = self._server.sockets[0]
+        attributes: dict[Any, Callable[[], Any]] = {
+            SocketAttribute.raw_socket: lambda: sock,
+            SocketAttribute.family: lambda: sock.family,
+            SocketAttribute.local_address: sock.getsockname,
+        }
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            attributes[SocketAttribute.local_port] = lambda: sock.getsockname()[1]
+        return attributes
+
+
+class _Connections:
+    """Hands accepted connections to the listener's handler, or keeps them until it starts."""
+
+    def __init__(self) -> None:
+        self.start: Callable[[AsyncioStream], object] | None = None
+        self.waiting: list[AsyncioStream] = []
+
+    def factory(self) -> _Protocol:
+        return _AcceptedProtocol(self)
+
+
+class _AcceptedProtocol(_Protocol):
+    def __init__(self, connections: _Connections) -> None:
+        super().__init__()
+        self._connections = connections
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        stream = _wrap(transport, self)
+        if self._connections.start is not None:
+            self._connections.start(stream)
+        else:
+            self._connections.waiting.append(stream)
+
+
+async def create_tcp_listener(host: str, port: int) -> AsyncioListener:
+    """Listen on ``host:port`` (0 picks a free port)."""
+    connections = _Connections()
+    server = await asyncio.get_running_loop().create_server(
+        connections.factory, host, port, reuse_address=True
+    )
+    return AsyncioListener(server, connections)
+
+
+async def create_unix_listener(path: str) -> AsyncioListener:
+    """Listen on the Unix socket ``path``."""
+    connections = _Connections()
+    server = await asyncio.get_running_loop().create_unix_server(connections.factory, path)
+    return AsyncioListener(server, connections)
+
+
+def running_on_asyncio() -> bool:
+    """Whether the current task runs on asyncio (not trio)."""
+    import sniffio
+
+    try:
+        return sniffio.current_async_library() == "asyncio"
+    except sniffio.AsyncLibraryNotFoundError:
+        return False
