@@ -70,7 +70,7 @@ class _Protocol:
     def __init__(self, max_message_size: int | None) -> None:
         self.max_message_size = max_message_size
         self.state = State.CONNECTING
-        self._out = bytearray()
+        self._out: list[bytes] = []  # chunks: a 1 MB frame is not copied into a buffer
         self._events: collections.deque[Event] = collections.deque()
         self._buf = bytearray()
         self._parts: list[bytes | bytearray] = []
@@ -104,8 +104,11 @@ class _Protocol:
 
     def data_to_send(self) -> bytes:
         """Return and forget the bytes waiting to be written to the transport."""
-        data = bytes(self._out)
-        self._out.clear()
+        out = self._out
+        if len(out) == 1:
+            return out.pop()
+        data = b"".join(out)
+        out.clear()
         return data
 
     # -- writing ----------------------------------------------------------
@@ -113,21 +116,21 @@ class _Protocol:
         """Queue one message: ``str`` as a text frame, bytes as a binary frame."""
         self._require_open()
         if isinstance(data, str):
-            self._out += self._frame(frames.Opcode.TEXT, data.encode("utf-8"))
+            self._out.append(self._frame(frames.Opcode.TEXT, data.encode("utf-8")))
         else:
-            self._out += self._frame(frames.Opcode.BINARY, bytes(data))
+            self._out.append(self._frame(frames.Opcode.BINARY, bytes(data)))
 
     def send_ping(self, payload: bytes = b"") -> None:
         """Queue a ping; the peer's :class:`~warmwire.core.events.Pong` proves it is alive."""
         self._require_open()
-        self._out += self._frame(frames.Opcode.PING, payload)
+        self._out.append(self._frame(frames.Opcode.PING, payload))
 
     def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         """Start the closing handshake (no-op once closing or closed)."""
         if self.state is not State.OPEN:
             return
         reason = _truncate_reason(reason)
-        self._out += self._frame(frames.Opcode.CLOSE, frames.close_payload(code, reason))
+        self._out.append(self._frame(frames.Opcode.CLOSE, frames.close_payload(code, reason)))
         self._close_sent = (code, reason)
         self.state = State.CLOSING
 
@@ -288,14 +291,16 @@ class _Protocol:
     def _on_control(self, opcode: int, payload: bytes) -> None:
         if opcode == frames.Opcode.PING:
             if self.state is State.OPEN:
-                self._out += self._frame(frames.Opcode.PONG, payload)
+                self._out.append(self._frame(frames.Opcode.PONG, payload))
         elif opcode == frames.Opcode.PONG:
             self._events.append(Pong(payload))
         else:
             code, reason = frames.parse_close(payload)
             if self.state is State.OPEN:
                 # The peer started the closing handshake: echo its code and finish.
-                self._out += self._frame(frames.Opcode.CLOSE, frames.close_payload(code, reason))
+                self._out.append(
+                    self._frame(frames.Opcode.CLOSE, frames.close_payload(code, reason))
+                )
                 self._finish(code, reason, Initiator.REMOTE)
             else:
                 # The peer answered our close: our intent stands.
@@ -305,7 +310,7 @@ class _Protocol:
     def _fail(self, code: int, reason: str) -> None:
         reason = _truncate_reason(reason)
         if self.state is State.OPEN:
-            self._out += self._frame(frames.Opcode.CLOSE, frames.close_payload(code, reason))
+            self._out.append(self._frame(frames.Opcode.CLOSE, frames.close_payload(code, reason)))
         self._finish(code, reason, Initiator.LOCAL)
 
     def _finish(self, code: int, reason: str, initiator: Initiator) -> None:
@@ -338,7 +343,7 @@ class ClientProtocol(_Protocol):
             extra_headers=[(k.encode(), v.encode()) for k, v in headers],
             subprotocols=list(subprotocols),
         )
-        self._out += self._handshake.send(request)
+        self._out.append(self._handshake.send(request))
 
     def receive_data(self, data: bytes | None) -> None:
         """Feed bytes read from the transport; ``None`` means end of stream."""
@@ -494,8 +499,8 @@ class ServerProtocol(_Protocol):
             raise ProtocolError("accept() needs a pending WebSocket upgrade request")
         extra = [(k.encode(), v.encode()) for k, v in headers]
         try:
-            self._out += self._handshake.send(
-                AcceptConnection(subprotocol=subprotocol, extra_headers=extra)
+            self._out.append(
+                self._handshake.send(AcceptConnection(subprotocol=subprotocol, extra_headers=extra))
             )
         except LocalProtocolError as exc:
             raise ProtocolError(f"cannot accept the upgrade: {exc}") from None
@@ -516,10 +521,10 @@ class ServerProtocol(_Protocol):
             all_headers.append((b"content-type", b"application/json"))
         all_headers += [(b"content-length", str(len(body)).encode()), (b"connection", b"close")]
         try:
-            self._out += self._h11.send(h11.Response(status_code=status, headers=all_headers))
+            self._out.append(self._h11.send(h11.Response(status_code=status, headers=all_headers)))
             if self._request is None or self._request.method != b"HEAD":
-                self._out += self._h11.send(h11.Data(data=body))
-            self._out += self._h11.send(h11.EndOfMessage())
+                self._out.append(self._h11.send(h11.Data(data=body)))
+            self._out.append(self._h11.send(h11.EndOfMessage()))
         except h11.LocalProtocolError as exc:
             raise ProtocolError(f"cannot send the HTTP response: {exc}") from None
         self.state = State.CLOSED
