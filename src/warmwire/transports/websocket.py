@@ -177,7 +177,7 @@ class AsyncWebSocket:
             if data is not None and self._failed_the_connection():
                 await self._linger()
             await self.aclose_transport()
-        else:
+        elif self._protocol.has_data_to_send():  # pongs, close replies: rare
             await self._flush()
 
     def _failed_the_connection(self) -> bool:
