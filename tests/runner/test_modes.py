@@ -310,7 +310,7 @@ async def test_worker_threads_bounds_concurrent_blocking_handlers(
 ) -> None:
     app = Blocking()
     async with runner.serve(app, insecure_no_auth=True, worker_threads=worker_threads) as server:
-        limiter = server.runner.limiter
+        workers = server.runner.workers
         try:
             with anyio.fail_after(TIMEOUT):
                 async with (
@@ -323,8 +323,8 @@ async def test_worker_threads_bounds_concurrent_blocking_handlers(
                     if worker_threads == 1:
                         # The second call waits for the only worker thread.
                         await wait_until(
-                            lambda: limiter.statistics().tasks_waiting == 1,
-                            what="the second call queued on the limiter",
+                            lambda: workers.waiting == 1,
+                            what="the second call queued for the worker thread",
                         )
                         assert app.running == 1
                     else:

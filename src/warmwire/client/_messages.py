@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -51,6 +52,24 @@ def interpret(item: bytes | str | Closed, codec: Codec) -> Any:
     if isinstance(control, Unauthorized):
         raise UnauthorizedError(control.reason)
     return obj  # pragma: no cover - classify() returns one of the above
+
+
+def unread_error(unread: Iterable[bytes | str], codec: Codec) -> RealtimeError | None:
+    """The error the runner sent on a connection it then closed, if ``recv()`` has not seen it.
+
+    A runner that refuses a token answers ``Unauthorized`` and closes right
+    after the upgrade, often in the same packet as the 101 response: the
+    caller's first ``send()`` must then say "unauthorized", not just "closed".
+    Nothing is consumed: ``recv()`` still returns what arrived.
+    """
+    for item in unread:
+        try:
+            interpret(item, codec)
+        except RealtimeError as exc:
+            return exc
+        except CodecError:
+            continue
+    return None
 
 
 def is_skip(value: Any) -> bool:

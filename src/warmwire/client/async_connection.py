@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from warmwire.client._connect import unreachable
-from warmwire.client._messages import interpret, is_skip
+from warmwire.client._messages import interpret, is_skip, unread_error
 from warmwire.codecs.base import Codec
 from warmwire.core.close_codes import CloseCode
 from warmwire.transports.websocket import AsyncWebSocket
@@ -55,7 +55,14 @@ class AsyncRealtimeConnection:
         return self._ws.closed is not None
 
     async def send(self, obj: Any) -> None:
-        """Encode ``obj`` with the session codec and send it."""
+        """Encode ``obj`` with the session codec and send it.
+
+        On a connection the runner has closed after reporting an error (such
+        as :class:`UnauthorizedError` for refused credentials), raises that
+        error; on any other closed connection, :class:`ProtocolError`.
+        """
+        if self._ws.closed is not None and (error := unread_error(self._ws.unread(), self._codec)):
+            raise error
         await self._ws.send(self._codec.encode(obj))
 
     async def recv(self) -> Any:

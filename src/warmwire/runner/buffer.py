@@ -8,12 +8,28 @@ counted so that it is visible, never silent.
 
 from __future__ import annotations
 
+import asyncio
 import collections
-from typing import Generic, TypeVar
+from collections.abc import Callable
+from typing import Generic, Protocol, TypeVar
 
 import anyio
+import sniffio
 
 T = TypeVar("T")
+
+
+class _Event(Protocol):
+    def set(self) -> object: ...
+    async def wait(self) -> object: ...
+
+
+def _event_class() -> Callable[[], _Event]:
+    # The buffer makes an event per wait, i.e. per message.  anyio.Event() looks
+    # the backend up each time; asyncio's own Event is the same thing without that.
+    if sniffio.current_async_library() == "asyncio":
+        return asyncio.Event
+    return anyio.Event
 
 
 class DropOldestBuffer(Generic[T]):
@@ -27,7 +43,8 @@ class DropOldestBuffer(Generic[T]):
         self.dropped = 0
         self.pending_bytes = 0
         self._items: collections.deque[tuple[T, int]] = collections.deque()
-        self._ready = anyio.Event()
+        self._new_event = _event_class()
+        self._ready = self._new_event()
         self._closed = False
 
     def __len__(self) -> int:
@@ -66,7 +83,7 @@ class DropOldestBuffer(Generic[T]):
         while not self._items:
             if self._closed:
                 return False
-            self._ready = anyio.Event()
+            self._ready = self._new_event()
             await self._ready.wait()
         return True
 

@@ -44,8 +44,13 @@ def validator_for(model: Any) -> Validator | None:
     return None
 
 
+_PLAIN = frozenset((dict, list, str, bytes, int, float, bool, type(None)))
+
+
 def to_plain(obj: Any) -> Any:
     """A model instance as a dict (what codecs encode); anything else unchanged."""
+    if type(obj) in _PLAIN:
+        return obj  # the common case, once per result: skip the model checks
     if attrs.has(type(obj)):
         return attrs.asdict(obj)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):

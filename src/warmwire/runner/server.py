@@ -38,6 +38,7 @@ from warmwire.runner.handlers import Handler, Mode
 from warmwire.runner.metrics import CONTENT_TYPE, Metrics
 from warmwire.runner.routing import Admitted, Refused, Router, admit, refusal
 from warmwire.runner.session import Channel, Session, SessionLimits
+from warmwire.runner.workers import WorkerPool
 from warmwire.transports import asyncio_stream
 from warmwire.transports.websocket import AsyncWebSocket
 
@@ -92,7 +93,8 @@ class Runner:
         self.cold_start: float | None = None
         """Seconds ``setup()`` took for all apps: the cold start."""
         self.draining = False
-        self.limiter = anyio.CapacityLimiter(self.config.worker_threads)
+        self.workers = WorkerPool(self.config.worker_threads)
+        """Where blocking handlers run."""
         self.sessions: set[Session] = set()
         self._session_ended = anyio.Event()
         self._opening = 0
@@ -117,6 +119,7 @@ class Runner:
         with anyio.CancelScope(shield=True):
             for app in self.router.apps:
                 await anyio.to_thread.run_sync(app.teardown)
+            await anyio.to_thread.run_sync(self.workers.close)
 
     async def drain(self) -> None:
         """Finish accepted inputs and close every session with 1001, within ``drain_timeout``."""
@@ -248,7 +251,7 @@ class Runner:
                 send_timeout=self.config.send_timeout,
                 close_timeout=self.config.close_timeout,
             ),
-            limiter=self.limiter,
+            workers=self.workers,
             metrics=self.metrics,
             name=f"session={next(self._ids)} path={route.url_path}",
             raw=config.raw,

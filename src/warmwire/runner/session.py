@@ -19,10 +19,8 @@ from typing import Any, Protocol
 
 import anyio
 import anyio.lowlevel
-import anyio.to_thread
 import attrs
 import orjson
-from anyio import CapacityLimiter
 
 from warmwire.codecs.base import Codec, FrameKind
 from warmwire.core.close_codes import CloseCode
@@ -33,6 +31,7 @@ from warmwire.runner.buffer import DropOldestBuffer
 from warmwire.runner.handlers import Handler, Mode
 from warmwire.runner.metrics import Metrics
 from warmwire.runner.models import ValidationFailed, to_plain
+from warmwire.runner.workers import WorkerPool
 
 log = logging.getLogger("warmwire.runner.session")
 
@@ -105,7 +104,7 @@ class Session:
         codec: Codec,
         limits: SessionLimits,
         *,
-        limiter: CapacityLimiter | None = None,
+        workers: WorkerPool | None = None,
         metrics: Metrics | None = None,
         name: str = "session",
         raw: bool = False,
@@ -119,7 +118,7 @@ class Session:
         self.buffer: DropOldestBuffer[Input] = DropOldestBuffer(
             limits.buffering, limits.max_pending_bytes
         )
-        self.limiter = limiter
+        self.workers = workers or WorkerPool(1)
         self.metrics = metrics or Metrics()
         self.name = name
         self.received = 0
@@ -304,7 +303,7 @@ class Session:
         if self.handler.is_async:
             result = await self.handler.fn(arg)
         else:
-            result = await anyio.to_thread.run_sync(self.handler.fn, arg, limiter=self.limiter)
+            result = await self.workers.run(self.handler.fn, arg)
         if self.limits.max_batch_size == 1:
             return [result]
         if not isinstance(result, list) or len(result) != len(args):
@@ -329,10 +328,10 @@ class Session:
             return
         # A blocking generator may do model work between items: each step runs
         # in a worker thread, like a unary call.
-        iterator = await anyio.to_thread.run_sync(lambda: iter(fn(arg)), limiter=self.limiter)
+        iterator = await self.workers.run(lambda: iter(fn(arg)))
         done = object()
         while True:
-            out = await anyio.to_thread.run_sync(next, iterator, done, limiter=self.limiter)
+            out = await self.workers.run(next, iterator, done)
             if out is done:
                 return
             yield out

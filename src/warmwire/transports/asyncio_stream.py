@@ -87,6 +87,7 @@ class AsyncioStream(anyio.abc.ByteStream):
         self._transport = transport
         self._protocol = protocol
         self._closed = False
+        self._yield_on_send = False
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
         protocol = self._protocol
@@ -98,6 +99,7 @@ class AsyncioStream(anyio.abc.ByteStream):
             if protocol.lost:
                 raise anyio.BrokenResourceError from protocol.error
             protocol.reader = asyncio.get_running_loop().create_future()
+            self._yield_on_send = False  # this wait let every other task run
             try:
                 await protocol.reader
             finally:
@@ -119,10 +121,15 @@ class AsyncioStream(anyio.abc.ByteStream):
         if protocol.lost or self._transport.is_closing():
             raise anyio.BrokenResourceError from protocol.error
         self._transport.write(item)
-        # A checkpoint, as anyio promises of every send: a task sending in a loop
-        # to a fast reader must still let other tasks, and its own cancellation,
-        # run.  A bare sleep(0) costs one loop iteration, not anyio's shielded scope.
-        await asyncio.sleep(0)
+        if self._yield_on_send:
+            # A task sending in a loop to a fast reader must still let other tasks,
+            # and its own cancellation, run: every second send in a row yields.
+            # Request/response traffic, which waits in receive() between sends,
+            # never pays for that loop iteration.
+            self._yield_on_send = False
+            await asyncio.sleep(0)
+        else:
+            self._yield_on_send = True
         while protocol.write_paused and not protocol.lost:
             protocol.writable = asyncio.get_running_loop().create_future()
             try:

@@ -62,6 +62,10 @@ class SyncWebSocket:
             raise rejection_error(ws._rejected)
         return ws
 
+    def unread(self) -> tuple[bytes | str, ...]:
+        """Messages received that ``recv()`` has not returned yet."""
+        return tuple(self._pending)
+
     @property
     def closed(self) -> Closed | None:
         return self._closed

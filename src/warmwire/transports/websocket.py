@@ -105,6 +105,10 @@ class AsyncWebSocket:
         assert isinstance(self._protocol, ServerProtocol), "a server-role method on a client"
         return self._protocol
 
+    def unread(self) -> tuple[bytes | str, ...]:
+        """Messages received that ``recv()`` has not returned yet."""
+        return tuple(self._pending)
+
     @property
     def closed(self) -> Closed | None:
         """The close event once the connection is over, else ``None``."""

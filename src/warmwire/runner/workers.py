@@ -1,0 +1,118 @@
+"""The runner's worker threads: where blocking handlers run, off the event loop.
+
+A model call is blocking code; running it on the event loop would stop every
+other session.  ``anyio.to_thread.run_sync`` would do, but it costs about three
+times as much per call as a long-lived thread fed from a queue (a capacity
+limiter, a checkpoint and a cancel scope per call; measured in
+``docs/benchmarks.md``), and a realtime runner makes that call for every
+message.  So the runner keeps ``worker_threads`` threads of its own for the
+life of the process, asyncio or trio alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import anyio
+import sniffio
+
+T = TypeVar("T")
+
+
+class _Job(Generic[T]):
+    __slots__ = ("args", "done", "error", "fn", "result", "wake")
+
+    def __init__(self, fn: Callable[..., T], args: tuple[Any, ...], wake: Callable[[], None]):
+        self.fn = fn
+        self.args = args
+        self.wake = wake
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+
+class WorkerPool:
+    """``size`` threads running blocking calls in the order they were submitted."""
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError(f"worker_threads must be at least 1, got {size}")
+        self.size = size
+        self._jobs: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    @property
+    def waiting(self) -> int:
+        """Calls submitted that no thread has taken yet."""
+        return self._jobs.qsize()
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in a worker thread; its result, or its exception raised here.
+
+        Not abandoned on cancellation: a cancelled caller waits for the call to
+        end, as with ``anyio.to_thread.run_sync``, so nothing of a session's
+        work outlives it (``teardown()`` never races a running handler).
+        """
+        if len(self._threads) < self.size:
+            self._start()
+        done = anyio.Event()
+        job: _Job[T] = _Job(fn, args, _threadsafe(done.set))
+        self._jobs.put(job)
+        with anyio.CancelScope(shield=True):
+            await done.wait()
+        if job.error is not None:
+            error, job.error = job.error, None  # no reference cycle through the traceback
+            raise error
+        return job.result  # type: ignore[return-value]  # set when error is None
+
+    def close(self) -> None:
+        """Stop the threads once the calls already submitted are done."""
+        with self._lock:
+            threads, self._threads = self._threads, []
+        for _ in threads:
+            self._jobs.put(None)
+        for thread in threads:
+            thread.join()
+
+    def _start(self) -> None:
+        with self._lock:
+            while len(self._threads) < self.size:
+                thread = threading.Thread(
+                    target=self._work, name=f"warmwire-worker-{len(self._threads)}", daemon=True
+                )
+                thread.start()
+                self._threads.append(thread)
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            try:
+                job.result = job.fn(*job.args)
+            except BaseException as exc:  # handed to the caller, who decides
+                job.error = exc
+            try:
+                job.wake()
+            except RuntimeError:
+                pass  # the event loop is gone (closed, or the trio run ended): nobody waits
+
+
+def _threadsafe(callback: Callable[[], object]) -> Callable[[], None]:
+    """``callback``, callable from any thread: it runs on the current event loop."""
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        token = trio.lowlevel.current_trio_token()
+
+        def wake_trio() -> None:
+            token.run_sync_soon(callback)
+
+        return wake_trio
+    loop = asyncio.get_running_loop()
+
+    def wake_asyncio() -> None:
+        loop.call_soon_threadsafe(callback)
+
+    return wake_asyncio
