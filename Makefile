@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo web test lint typecheck layers unit interop-setup web-setup scale-setup venv clean bench conformance cluster soak fuzz
+.PHONY: demo web test lint typecheck layers unit interop-setup web-setup scale-setup venv clean bench bench-scale conformance cluster soak fuzz
 
 demo: $(STAMP)
 	$(BIN)/warmwire demo
@@ -27,7 +27,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,web]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,web,ray]'
 	touch $(STAMP)
 
 lint: $(STAMP)
@@ -70,6 +70,14 @@ CLUSTER_PORT ?= 8080
 
 cluster: $(STAMP) scale-setup
 	$(BIN)/python deploy/cluster.py --runners $(CLUSTER_RUNNERS) --port $(CLUSTER_PORT)
+
+# The scale-out figures (bench/scale.py): round trips direct vs nginx vs Ray Serve, and
+# sessions per second of 1 vs 2 runners behind nginx.  About 3 minutes; BENCH_SCALE_ARGS=
+# --quick is a smoke run, --write-docs updates the Measured section of docs/scaling.md.
+BENCH_SCALE_ARGS ?= --write-docs
+
+bench-scale: $(STAMP) scale-setup
+	$(BIN)/python -m bench.scale $(BENCH_SCALE_ARGS)
 
 # Autobahn TestSuite cases (kosoku) against warmwire as a server and as a client;
 # prints "ROLE: N passed, N failed" per run and fails on any failed case.  About a
