@@ -19,7 +19,7 @@ import asyncio
 import collections
 import socket
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import anyio.abc
@@ -43,8 +43,8 @@ class _Protocol(asyncio.Protocol):
         self.write_paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self.chunks.append(data)
@@ -170,16 +170,14 @@ class AsyncioStream(anyio.abc.ByteStream):
 
 
 def _wrap(transport: asyncio.BaseTransport, protocol: _Protocol) -> AsyncioStream:
-    assert isinstance(transport, asyncio.Transport)
-    return AsyncioStream(transport, protocol)
+    return AsyncioStream(cast(asyncio.Transport, transport), protocol)
 
 
 async def connect_tcp(host: str, port: int) -> AsyncioStream:
     """Open a TCP stream (asyncio sets ``TCP_NODELAY`` on it)."""
     loop = asyncio.get_running_loop()
-    transport, protocol = await loop.create_connection(
-        _Protocol, host, port, happy_eyeballs_delay=0.25
-    )
+    # No happy_eyeballs_delay: uvloop does not take it; addresses are tried in turn.
+    transport, protocol = await loop.create_connection(_Protocol, host, port)
     return _wrap(transport, protocol)
 
 
