@@ -41,8 +41,17 @@ class FrameError(Exception):
         self.reason = reason
 
 
-def build(opcode: int, payload: bytes, mask_key: bytes | None = None) -> bytes:
-    """One final frame carrying ``payload``, masked when ``mask_key`` is given (client role)."""
+SPLIT_AT = 64 * 1024
+"""Payloads from this size are written apart from their header, not copied behind it."""
+
+
+def build(opcode: int, payload: bytes, mask_key: bytes | None = None) -> list[bytes | bytearray]:
+    """One final frame carrying ``payload``, masked when ``mask_key`` is given (client role).
+
+    The frame's bytes in order: one chunk, or for a large payload the header
+    and the payload as two, so that a megabyte is not copied just to put a few
+    header bytes in front of it.
+    """
     length = len(payload)
     first = 0x80 | opcode
     mask_bit = 0x80 if mask_key is not None else 0
@@ -52,9 +61,13 @@ def build(opcode: int, payload: bytes, mask_key: bytes | None = None) -> bytes:
         header = bytes((first, mask_bit | 126)) + _U16.pack(length)
     else:
         header = bytes((first, mask_bit | 127)) + _U64.pack(length)
-    if mask_key is None:
-        return header + payload
-    return header + mask_key + mask(payload, mask_key)
+    body: bytes | bytearray = payload
+    if mask_key is not None:
+        header += mask_key
+        body = mask(payload, mask_key)
+    if length >= SPLIT_AT:
+        return [header, body]
+    return [header + body]
 
 
 def close_payload(code: int, reason: str) -> bytes:

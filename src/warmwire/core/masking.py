@@ -33,18 +33,23 @@ def mask_pure(data: Buffer, key: bytes) -> bytes:
     )
 
 
-def mask_numpy(data: Buffer, key: bytes) -> bytes | bytearray:
+def mask_numpy(data: Buffer, key: bytes) -> bytearray:
     """The same XOR, vectorised with NumPy (``ImportError`` without it)."""
     if not HAVE_NUMPY:
         raise ImportError("NumPy is not installed")
-    out = bytearray(data)  # the one copy; the XOR happens in place
-    words = len(out) // 4
+    n = len(data)
+    out = bytearray(n)
+    words = n // 4
     if words:
-        # XOR whole 32-bit words with the key read in the same (native) byte order.
-        view = _np.frombuffer(out, dtype=_np.uint32, count=words)
-        view ^= _np.frombuffer(key, dtype=_np.uint32)[0]
-    for i in range(words * 4, len(out)):
-        out[i] ^= key[i % 4]
+        # One pass: read whole 32-bit words, XOR with the key read in the same
+        # (native) byte order, write straight into the result.
+        _np.bitwise_xor(
+            _np.frombuffer(data, dtype=_np.uint32, count=words),
+            _np.frombuffer(key, dtype=_np.uint32)[0],
+            out=_np.frombuffer(out, dtype=_np.uint32, count=words),
+        )
+    for i in range(words * 4, n):
+        out[i] = data[i] ^ key[i % 4]
     return out
 
 

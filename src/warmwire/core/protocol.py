@@ -70,7 +70,7 @@ class _Protocol:
     def __init__(self, max_message_size: int | None) -> None:
         self.max_message_size = max_message_size
         self.state = State.CONNECTING
-        self._out: list[bytes] = []  # chunks: a 1 MB frame is not copied into a buffer
+        self._out: list[bytes | bytearray] = []  # chunks: a 1 MB frame is not copied
         self._events: collections.deque[Event] = collections.deque()
         self._buf = bytearray()
         self._parts: list[bytes | bytearray] = []
@@ -104,33 +104,40 @@ class _Protocol:
 
     def data_to_send(self) -> bytes:
         """Return and forget the bytes waiting to be written to the transport."""
-        out = self._out
-        if len(out) == 1:
-            return out.pop()
-        data = b"".join(out)
-        out.clear()
-        return data
+        out, self._out = self._out, []
+        if len(out) == 1 and isinstance(out[0], bytes):
+            return out[0]
+        return b"".join(out)
+
+    def chunks_to_send(self) -> list[bytes | bytearray]:
+        """The same bytes as :meth:`data_to_send`, as chunks to write in order.
+
+        A large message's payload is its own chunk: writing it apart from its
+        header saves copying it.
+        """
+        out, self._out = self._out, []
+        return out
 
     # -- writing ----------------------------------------------------------
     def send_message(self, data: bytes | bytearray | memoryview | str) -> None:
         """Queue one message: ``str`` as a text frame, bytes as a binary frame."""
         self._require_open()
         if isinstance(data, str):
-            self._out.append(self._frame(frames.Opcode.TEXT, data.encode("utf-8")))
+            self._frame(frames.Opcode.TEXT, data.encode("utf-8"))
         else:
-            self._out.append(self._frame(frames.Opcode.BINARY, bytes(data)))
+            self._frame(frames.Opcode.BINARY, bytes(data))
 
     def send_ping(self, payload: bytes = b"") -> None:
         """Queue a ping; the peer's :class:`~warmwire.core.events.Pong` proves it is alive."""
         self._require_open()
-        self._out.append(self._frame(frames.Opcode.PING, payload))
+        self._frame(frames.Opcode.PING, payload)
 
     def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         """Start the closing handshake (no-op once closing or closed)."""
         if self.state is not State.OPEN:
             return
         reason = _truncate_reason(reason)
-        self._out.append(self._frame(frames.Opcode.CLOSE, frames.close_payload(code, reason)))
+        self._frame(frames.Opcode.CLOSE, frames.close_payload(code, reason))
         self._close_sent = (code, reason)
         self.state = State.CLOSING
 
@@ -140,9 +147,9 @@ class _Protocol:
                 f"cannot send on a connection that is {self.state.value}; open a new connection."
             )
 
-    def _frame(self, opcode: int, payload: bytes) -> bytes:
+    def _frame(self, opcode: int, payload: bytes) -> None:
         # RFC 6455 §5.3: a client masks every frame with a fresh, unpredictable key.
-        return frames.build(opcode, payload, os.urandom(4) if self._client else None)
+        self._out += frames.build(opcode, payload, os.urandom(4) if self._client else None)
 
     # -- frames -----------------------------------------------------------
     def _receive_frames(self, data: bytes | None) -> None:
@@ -291,16 +298,14 @@ class _Protocol:
     def _on_control(self, opcode: int, payload: bytes) -> None:
         if opcode == frames.Opcode.PING:
             if self.state is State.OPEN:
-                self._out.append(self._frame(frames.Opcode.PONG, payload))
+                self._frame(frames.Opcode.PONG, payload)
         elif opcode == frames.Opcode.PONG:
             self._events.append(Pong(payload))
         else:
             code, reason = frames.parse_close(payload)
             if self.state is State.OPEN:
                 # The peer started the closing handshake: echo its code and finish.
-                self._out.append(
-                    self._frame(frames.Opcode.CLOSE, frames.close_payload(code, reason))
-                )
+                self._frame(frames.Opcode.CLOSE, frames.close_payload(code, reason))
                 self._finish(code, reason, Initiator.REMOTE)
             else:
                 # The peer answered our close: our intent stands.
@@ -310,7 +315,7 @@ class _Protocol:
     def _fail(self, code: int, reason: str) -> None:
         reason = _truncate_reason(reason)
         if self.state is State.OPEN:
-            self._out.append(self._frame(frames.Opcode.CLOSE, frames.close_payload(code, reason)))
+            self._frame(frames.Opcode.CLOSE, frames.close_payload(code, reason))
         self._finish(code, reason, Initiator.LOCAL)
 
     def _finish(self, code: int, reason: str, initiator: Initiator) -> None:

@@ -75,7 +75,7 @@ class SyncWebSocket:
         with self._send_lock:
             with self._state_lock:
                 self._protocol.send_message(data)
-                out = self._protocol.data_to_send()
+                out = self._protocol.chunks_to_send()
             self._write(out)
 
     def recv(self, timeout: float | None = None) -> bytes | str | Closed:
@@ -92,7 +92,7 @@ class SyncWebSocket:
         with self._send_lock:
             with self._state_lock:
                 self._protocol.close(code, reason)
-                out = self._protocol.data_to_send()
+                out = self._protocol.chunks_to_send()
             self._write(out)
         deadline = time.monotonic() + self._close_timeout
         try:
@@ -128,7 +128,7 @@ class SyncWebSocket:
                 self._protocol.receive_data(data)
             finally:
                 events = self._protocol.events()
-                out = self._protocol.data_to_send()
+                out = self._protocol.chunks_to_send()
                 close_transport = self._protocol.close_transport
         for event in events:
             if isinstance(event, Message):
@@ -150,11 +150,11 @@ class SyncWebSocket:
     def _flush(self) -> None:
         with self._send_lock:
             with self._state_lock:
-                out = self._protocol.data_to_send()
+                out = self._protocol.chunks_to_send()
             self._write(out)
 
-    def _write(self, data: bytes) -> None:
-        """Write all of ``data``.
+    def _write(self, chunks: list[bytes | bytearray]) -> None:
+        """Write all of ``chunks``, in order.
 
         The reading thread sets the socket's timeout for its own deadline, and
         that timeout applies to writes on the same socket too.  ``sendall``
@@ -162,12 +162,13 @@ class SyncWebSocket:
         leave half a frame on the wire.  ``send`` reports what it wrote, so a
         timeout here only means "try again".
         """
-        view = memoryview(data)
-        while view:
-            try:
-                sent = self._sock.send(view)
-            except TimeoutError:
-                continue
-            except OSError:
-                return  # the peer is gone; the reading side reports it as a 1006 close
-            view = view[sent:]
+        for chunk in chunks:
+            view = memoryview(chunk)
+            while view:
+                try:
+                    sent = self._sock.send(view)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return  # the peer is gone; the reading side reports it as a 1006 close
+                view = view[sent:]

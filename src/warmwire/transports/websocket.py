@@ -9,6 +9,7 @@ close replies and messages leave in the order the protocol produced them.
 from __future__ import annotations
 
 import collections
+from typing import cast
 
 import anyio
 import anyio.abc
@@ -251,14 +252,18 @@ class AsyncWebSocket:
         added meanwhile, and no checkpoint separates the last (empty) take
         from the release of the lock.
         """
-        while data := self._protocol.data_to_send():
-            await self._write(data)
+        while chunks := self._protocol.chunks_to_send():
+            for chunk in chunks:
+                await self._write(chunk)
 
-    async def _write(self, data: bytes) -> None:
+    async def _write(self, data: bytes | bytearray) -> None:
         if not data:
             return
         try:
-            await self._stream.send(data)
+            # Typed bytes, but every anyio stream (socket, TLS, trio) and warmwire's
+            # own take any bytes-like object; a masked payload is a bytearray, and
+            # copying a megabyte to please the annotation is what this avoids.
+            await self._stream.send(cast(bytes, data))
         except _STREAM_GONE:
             # The peer is gone; the reading side reports it as a 1006 close.
             pass
