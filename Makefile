@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo web test lint typecheck layers unit interop-setup web-setup scale-setup venv clean bench bench-scale conformance cluster soak fuzz
+.PHONY: demo web test lint typecheck layers unit interop-setup web-setup scale-setup venv clean bench bench-scale conformance cluster soak fuzz bench-flood
 
 demo: $(STAMP)
 	$(BIN)/warmwire demo
@@ -87,15 +87,27 @@ CONFORMANCE_TIMEOUT ?= 300
 conformance: $(STAMP)
 	$(BIN)/python conformance/run.py --timeout $(CONFORMANCE_TIMEOUT)
 
-# The full soak (tests/reliability/test_soak.py): 500 sessions x 60 s at 20 messages/s,
-# under asyncio and trio; `make test` runs its short form.
+# The full soak (bench/soak.py): a `warmwire serve` runner in its own process and
+# SOAK_WORKERS load-generator processes, SOAK_SESSIONS x SOAK_SECONDS at SOAK_RATE
+# numbered messages/s each, under asyncio and trio; prints the figures and fails on
+# any loss, duplicate, misordering or leak.  `make test` runs a short form
+# (tests/reliability/test_soak_processes.py).  SOAK_ARGS passes more options
+# (e.g. --backend asyncio, --client warmwire, --json out.json).
 SOAK_SESSIONS ?= 500
 SOAK_SECONDS ?= 60
 SOAK_RATE ?= 20
+SOAK_WORKERS ?= 2
 
 soak: $(STAMP)
-	WARMWIRE_SOAK_SESSIONS=$(SOAK_SESSIONS) WARMWIRE_SOAK_SECONDS=$(SOAK_SECONDS) \
-		WARMWIRE_SOAK_RATE=$(SOAK_RATE) $(BIN)/pytest tests/reliability/test_soak.py -s
+	$(BIN)/python -m bench.soak --sessions $(SOAK_SESSIONS) --seconds $(SOAK_SECONDS) \
+		--rate $(SOAK_RATE) --workers $(SOAK_WORKERS) $(SOAK_ARGS)
+
+# Good sessions' latency, quiet and under a flood of 5,000 bad-token connection
+# attempts from separate processes (bench/flood.py); prints p50/p99 and the ratio.
+FLOOD_ARGS ?=
+
+bench-flood: $(STAMP)
+	$(BIN)/python -m bench.flood $(FLOOD_ARGS)
 
 # atheris over the handshake parser, the frame path, the codecs, the URL/app-id parsers
 # and token verification; FUZZ_SECONDS in total.  Not part of `make test`.

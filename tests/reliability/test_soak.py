@@ -1,19 +1,21 @@
-"""Soak: many sessions streaming numbered inputs through one runner for a while.
+"""Soak, in-process form: many sessions streaming numbered inputs through one runner.
 
 Every input carries ``(session, seq)``; every session must get back exactly its
 inputs, once each, in order.  After the sessions close, the process must hold
 no more file descriptors, threads or tasks than before, and its RSS must not
-have grown by 10% or more after the warm-up round.
+have grown by 10% or more after the warm-up round.  Clients and runner share
+this process, so it can count the runner's tasks (``anyio.get_running_tasks()``),
+which the multi-process form (``test_soak_processes.py``, ``bench/soak.py``,
+``make soak``: 500 sessions x 60 s at 20 messages/s) cannot see from outside.
 
-The short form runs in ``make test`` under asyncio and trio; ``make soak`` runs
-the full form (500 sessions x 60 s at 20 messages/s) through these variables:
+It runs in ``make test`` under asyncio and trio; sizes through:
 
 - ``WARMWIRE_SOAK_SESSIONS`` (default 100)
 - ``WARMWIRE_SOAK_SECONDS`` (default 3.5: the main round, per backend)
 - ``WARMWIRE_SOAK_RATE`` (default 20 messages/s per session)
 - ``WARMWIRE_SOAK_WARMUP`` (default a quarter of the main round, at least 1 s):
-  under asyncio RSS keeps climbing for a while before it levels off (the
-  allocator's high-water mark; the count of live Python objects stays flat), so
+  under asyncio RSS climbs for a while before it levels off (see
+  docs/reliability.md: the allocator's high-water mark, not live objects), so
   a 1 s warm-up before a 20 s round measured 12.8% of growth that a longer run
   does not continue.
 """

@@ -1,0 +1,45 @@
+"""Soak with the runner and the clients in separate processes (``bench/soak.py``).
+
+The same code as ``make soak`` (500 sessions x 60 s x 20/s), with small numbers:
+a ``warmwire serve`` runner on the backend under test, two load-generator
+processes on that backend (one with a minimal raw WebSocket client, one with
+warmwire's async client), numbered inputs.  Every session must get back exactly
+its own inputs, once each, in order; after the sessions close, the runner
+process (read from ``/proc/<pid>`` and its ``/metrics``) must hold no session
+and no more file descriptors or threads than before the warm-up, and its RSS
+must have grown less than 10% over the main round.  ``test_soak.py`` runs the
+in-process form, which also counts the runner's tasks.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.soak import run_soak, verdict  # noqa: E402
+
+SESSIONS, SECONDS, RATE, WARMUP = 100, 3.5, 20.0, 1.0
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def test_soak_in_separate_processes(anyio_backend: str) -> None:
+    result = run_soak(
+        backend=anyio_backend,
+        sessions=SESSIONS,
+        seconds=SECONDS,
+        rate=RATE,
+        warmup=WARMUP,
+        workers=2,
+        client="mixed",
+    )
+    print(f"soak ({anyio_backend}, separate processes): {result}")
+    main = result["main"]
+    assert main["expected"] == SESSIONS * round(SECONDS * RATE)
+    assert verdict(result) == [], result
