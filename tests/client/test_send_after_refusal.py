@@ -38,8 +38,8 @@ def refusal(request: bytes) -> bytes:
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
     )
-    message = build(Opcode.TEXT, unauthorized_message(REASON).encode())
-    close = build(Opcode.CLOSE, close_payload(1008, "Unauthorized"))
+    message = b"".join(build(Opcode.TEXT, unauthorized_message(REASON).encode()))
+    close = b"".join(build(Opcode.CLOSE, close_payload(1008, "Unauthorized")))
     return response + message + close
 
 
@@ -47,14 +47,18 @@ def refusal(request: bytes) -> bytes:
 def refusing_peer() -> Iterator[str]:
     """A one-connection-at-a-time peer that refuses every session as described above."""
     listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)  # closing a socket does not wake a thread blocked in accept()
     stop = threading.Event()
 
     def serve() -> None:
         while not stop.is_set():
             try:
                 conn, _ = listener.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
+            conn.settimeout(None)
             with conn:
                 request = b""
                 while b"\r\n\r\n" not in request:

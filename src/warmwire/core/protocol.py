@@ -14,9 +14,11 @@ plain HTTP (health, tokens) and WebSocket upgrades alike.
 
 from __future__ import annotations
 
+import base64
 import codecs
 import collections
 import enum
+import hashlib
 import os
 from collections.abc import Iterable, Sequence
 
@@ -25,7 +27,7 @@ import orjson
 from wsproto.connection import ConnectionType
 from wsproto.events import AcceptConnection, RejectConnection, RejectData, Request
 from wsproto.handshake import H11Handshake
-from wsproto.utilities import LocalProtocolError, RemoteProtocolError
+from wsproto.utilities import RemoteProtocolError
 
 from warmwire.core import frames, masking
 from warmwire.core.close_codes import CloseCode
@@ -43,11 +45,13 @@ from warmwire.core.events import (
     Rejected,
     UpgradeRequest,
 )
+from warmwire.core.handshake import parse_subprotocols
 
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 MAX_REQUEST_BODY = 64 * 1024
 MAX_REJECT_BODY = 64 * 1024
 _MAX_HEADER_BYTES = 16 * 1024
+_ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
 
 
 class State(enum.Enum):
@@ -428,7 +432,9 @@ class ServerProtocol(_Protocol):
         self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_HEADER_BYTES)
         self._request: h11.Request | None = None
         self._body = bytearray()
-        self._handshake: H11Handshake | None = None
+        self._upgrade_key: bytes | None = None
+        """The client's Sec-WebSocket-Key while an upgrade waits for accept() or respond()."""
+        self._offered: tuple[str, ...] = ()
         self._responded = False
 
     def receive_data(self, data: bytes | None) -> None:
@@ -438,7 +444,7 @@ class ServerProtocol(_Protocol):
             return
         if data is not None and not data:
             return  # an empty read is not the end of the stream (h11 would take b"" as EOF)
-        if self._handshake is not None:
+        if self._upgrade_key is not None:
             # Waiting on the application's answer: keep the bytes (and EOF) in h11's
             # buffer; accept() replays them as frames.
             if not self._h11.trailing_data[1]:
@@ -482,33 +488,73 @@ class ServerProtocol(_Protocol):
                 return
 
     def _start_upgrade(self, request: h11.Request) -> None:
-        handshake = H11Handshake(ConnectionType.SERVER)
-        try:
-            handshake.initiate_upgrade_connection(list(request.headers), request.target)
-            ws_request = next(e for e in handshake.events() if isinstance(e, Request))
-        except RemoteProtocolError as exc:
-            self._bad_request(400, f"invalid WebSocket upgrade: {exc}")
+        # RFC 6455 §4.2.1, checked here rather than by wsproto's handshake, which
+        # would parse the request with an h11 connection of its own: on a busy
+        # runner (or one flooded with bad tokens) the opening handshake is the
+        # costliest part of a connection.
+        values: dict[bytes, list[bytes]] = {}
+        for name, value in request.headers:  # h11 gives names lowercased
+            values.setdefault(name, []).append(value)
+        problem = None
+        if request.method != b"GET":
+            problem = "the method must be GET"
+        elif not any(
+            token.strip().lower() == b"upgrade"
+            for value in values.get(b"connection", ())
+            for token in value.split(b",")
+        ):
+            problem = "missing header 'Connection: Upgrade'"
+        elif values.get(b"sec-websocket-version") != [b"13"]:
+            problem = "missing header 'Sec-WebSocket-Version: 13'"
+        elif len(values.get(b"sec-websocket-key", ())) != 1:
+            problem = "missing header 'Sec-WebSocket-Key'"
+        elif b"host" not in values:
+            problem = "missing header 'Host'"
+        if problem is not None:
+            self._bad_request(400, f"invalid WebSocket upgrade: {problem}")
             return
-        self._handshake = handshake
+        self._upgrade_key = values[b"sec-websocket-key"][0]
+        self._offered = tuple(
+            parse_subprotocols(
+                [v.decode("latin-1") for v in values.get(b"sec-websocket-protocol", ())]
+            )
+        )
         self._events.append(
             UpgradeRequest(
                 request.target.decode("ascii", "replace"),
                 _decode_headers(request.headers),
-                tuple(ws_request.subprotocols),
+                self._offered,
             )
         )
 
     def accept(self, subprotocol: str | None = None, headers: Headers = ()) -> None:
         """Accept the pending upgrade request (optionally choosing a subprotocol)."""
-        if self._handshake is None or self.state is not State.CONNECTING:
+        if self._upgrade_key is None or self.state is not State.CONNECTING:
             raise ProtocolError("accept() needs a pending WebSocket upgrade request")
-        extra = [(k.encode(), v.encode()) for k, v in headers]
+        if subprotocol is not None and subprotocol not in self._offered:
+            raise ProtocolError(
+                f"cannot accept the upgrade: subprotocol {subprotocol!r} was not offered"
+            )
+        accept = base64.b64encode(hashlib.sha1(self._upgrade_key + _ACCEPT_GUID).digest())
+        response = [
+            (b"upgrade", b"websocket"),
+            (b"connection", b"Upgrade"),
+            (b"sec-websocket-accept", accept),
+        ]
+        if subprotocol is not None:
+            response.append((b"sec-websocket-protocol", subprotocol.encode("ascii")))
+        response += [(k.encode(), v.encode()) for k, v in headers]
         try:
             self._out.append(
-                self._handshake.send(AcceptConnection(subprotocol=subprotocol, extra_headers=extra))
+                self._h11.send(
+                    h11.InformationalResponse(
+                        status_code=101, headers=response, reason=b"Switching Protocols"
+                    )
+                )
             )
-        except LocalProtocolError as exc:
+        except h11.LocalProtocolError as exc:
             raise ProtocolError(f"cannot accept the upgrade: {exc}") from None
+        self._upgrade_key = None
         self.state = State.OPEN
         trailing, closed = self._h11.trailing_data
         self._receive_frames(trailing)
