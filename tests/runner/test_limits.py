@@ -182,3 +182,40 @@ async def test_client_that_never_reads_is_disconnected_others_unaffected(
     assert stalled.stalled, "the session ended because its client stopped reading"
     assert stalled.sent < sent, "the runner stopped answering a client that reads nothing"
     assert n > 0
+
+
+# -- handshakes at once -------------------------------------------------------------------------
+
+
+def test_max_handshakes_must_be_at_least_one() -> None:
+    with pytest.raises(ValueError, match="max_handshakes"):
+        runner.RunnerConfig(max_handshakes=0)
+
+
+async def test_one_handshake_at_a_time_still_serves_every_attempt() -> None:
+    """Upgrades take turns (max_handshakes=1); forty at once, good and bad, all get their answer."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from warmwire.auth.runner_auth import RunnerAuth
+    from warmwire.auth.tokens import TokenIssuer
+
+    signing = Ed25519PrivateKey.generate()
+    good = TokenIssuer(signing).mint("tester", ["warmwire/echo"], 120)
+    outcomes: list[str] = []
+
+    async def attempt(n: int) -> None:
+        token = good if n % 2 else "not.a.token"
+        try:
+            async with echo(server, path="/async", token=token) as conn:
+                await round_trip(conn, n)
+            outcomes.append("served")
+        except warmwire.UnauthorizedError:
+            outcomes.append("refused")
+
+    auth = RunnerAuth.create(signing_key=signing)
+    with anyio.fail_after(TIMEOUT * 3):
+        async with runner.serve(Echo, auth=auth, max_handshakes=1) as server:
+            async with anyio.create_task_group() as tg:
+                for n in range(40):
+                    tg.start_soon(attempt, n)
+    assert sorted(outcomes) == ["refused"] * 20 + ["served"] * 20

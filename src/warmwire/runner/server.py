@@ -72,6 +72,14 @@ class RunnerConfig:
     """Grace period for in-flight work when draining; then sessions are cut."""
     worker_threads: int = 1
     """Blocking handlers run in at most this many threads at once (one model, one GPU)."""
+    max_handshakes: int = attrs.field(default=2, validator=attrs.validators.ge(1))
+    """Upgrades handled at once (routing, the 101, the token check); more wait their turn.
+
+    This bounds how much of the event loop new connections take from the
+    sessions already streaming: a flood of attempts (bad tokens, a reconnect
+    storm) slows itself down, not them.  A connection takes a turn only once
+    its request is complete, so one that sends it slowly holds none.
+    """
 
 
 class Runner:
@@ -94,6 +102,7 @@ class Runner:
         """Seconds ``setup()`` took for all apps: the cold start."""
         self.draining = False
         self.workers = WorkerPool(self.config.worker_threads)
+        self._handshakes = anyio.Semaphore(self.config.max_handshakes, fast_acquire=True)
         """Where blocking handlers run."""
         self.sessions: set[Session] = set()
         self._session_ended = anyio.Event()
@@ -220,14 +229,20 @@ class Runner:
         return admit(self.router, request.target, request.subprotocols)
 
     async def _upgrade(self, ws: AsyncWebSocket, request: UpgradeRequest) -> None:
-        decision = self.admit(request)
-        if isinstance(decision, Refused):
-            self.metrics.refused.labels(str(decision.status)).inc()
-            await ws.respond(decision.status, decision.body)
-            return
         with self.opening():
-            await ws.accept(decision.subprotocol)
-            if not await self._authorised(ws, decision, request):
+            async with self._handshakes:
+                decision = self.admit(request)
+                if isinstance(decision, Refused):
+                    self.metrics.refused.labels(str(decision.status)).inc()
+                    await ws.respond(decision.status, decision.body)
+                    return
+                await ws.accept(decision.subprotocol)
+                problem = self.credentials_problem(decision, request.header("authorization"))
+                if problem is not None:
+                    await ws.send(unauthorized_message(problem))
+            if problem is not None:
+                # Outside the turn: waiting for the client's close reply costs no CPU.
+                await ws.aclose(CloseCode.POLICY_VIOLATION, "Unauthorized")
                 return
             keepalive = None
             if self.config.ping_interval is not None:
@@ -330,16 +345,6 @@ class Runner:
             self.metrics.refused.labels("unauthorized").inc()
             log.info("refused path=%s reason=%s", route.url_path, reason)
         return reason
-
-    async def _authorised(
-        self, ws: AsyncWebSocket, decision: Admitted, request: UpgradeRequest
-    ) -> bool:
-        reason = self.credentials_problem(decision, request.header("authorization"))
-        if reason is None:
-            return True
-        await ws.send(unauthorized_message(reason))
-        await ws.aclose(CloseCode.POLICY_VIOLATION, "Unauthorized")
-        return False
 
 
 @attrs.frozen(slots=True)
