@@ -156,17 +156,22 @@ class AsyncioStream(anyio.abc.ByteStream):
 
     @property
     def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
-        sock: socket.socket = self._transport.get_extra_info("socket")
-        attributes: dict[Any, Callable[[], Any]] = {
-            SocketAttribute.raw_socket: lambda: sock,
-            SocketAttribute.family: lambda: sock.family,
-            SocketAttribute.local_address: sock.getsockname,
-        }
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            attributes[SocketAttribute.local_port] = lambda: sock.getsockname()[1]
+        return _socket_attributes(self._transport.get_extra_info("socket"), connected=True)
+
+
+def _socket_attributes(sock: socket.socket, *, connected: bool) -> dict[Any, Callable[[], Any]]:
+    """anyio's socket attributes, for a connected or a listening socket."""
+    attributes: dict[Any, Callable[[], Any]] = {
+        SocketAttribute.raw_socket: lambda: sock,
+        SocketAttribute.family: lambda: sock.family,
+        SocketAttribute.local_address: sock.getsockname,
+    }
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        attributes[SocketAttribute.local_port] = lambda: sock.getsockname()[1]
+        if connected:
             attributes[SocketAttribute.remote_address] = sock.getpeername
             attributes[SocketAttribute.remote_port] = lambda: sock.getpeername()[1]
-        return attributes
+    return attributes
 
 
 def _wrap(transport: asyncio.BaseTransport, protocol: _Protocol) -> AsyncioStream:
@@ -218,15 +223,7 @@ class AsyncioListener(anyio.abc.Listener[AsyncioStream]):
 
     @property
     def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
-        sock = self._server.sockets[0]
-        attributes: dict[Any, Callable[[], Any]] = {
-            SocketAttribute.raw_socket: lambda: sock,
-            SocketAttribute.family: lambda: sock.family,
-            SocketAttribute.local_address: sock.getsockname,
-        }
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            attributes[SocketAttribute.local_port] = lambda: sock.getsockname()[1]
-        return attributes
+        return _socket_attributes(self._server.sockets[0], connected=False)
 
 
 class _Connections:
