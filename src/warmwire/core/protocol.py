@@ -1,12 +1,13 @@
-"""Sans-IO WebSocket protocol state machines for both roles, on h11 and wsproto's handshake.
+"""Sans-IO WebSocket protocol state machines for both roles, on h11.
 
 Bytes in (:meth:`receive_data`), events out (:meth:`events`), bytes to write
 (:meth:`data_to_send`).  Nothing here touches a socket, an event loop, a thread
 or a clock, so asyncio, trio and blocking sockets all drive the same code and
 every edge case is a unit test.
 
-wsproto runs the opening handshakes; frames are this module's own (see
-:mod:`warmwire.core.frames`): whole messages (fragments assembled under a size
+wsproto runs the client's opening handshake; the server's handshake and the
+frames are this module's own (see :mod:`warmwire.core.frames`): whole
+messages (fragments assembled under a size
 limit, closing with 1009 beyond it), automatic pongs, the closing handshake
 answered for you, and for the server role a single h11 front door that serves
 plain HTTP (health, tokens) and WebSocket upgrades alike.
@@ -66,7 +67,7 @@ class _Protocol:
 
     Frames are read and written here, not by wsproto: the hot path is one
     header parse, one unmask and one append per message, on memoryviews of a
-    single receive buffer.  wsproto still runs both opening handshakes.
+    single receive buffer.  wsproto still runs the client's opening handshake.
     """
 
     _client = False
