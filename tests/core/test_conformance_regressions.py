@@ -4,7 +4,7 @@
 in both roles with kosoku; every case passes.  These tests pin, without a
 socket or kosoku, the behaviours those cases check that the rest of
 ``tests/core`` does not already cover, so that a change in the protocol core
-or in wsproto that would fail a case fails here first.  Case numbers are
+that would fail a case fails here first.  Case numbers are
 Autobahn's.
 """
 

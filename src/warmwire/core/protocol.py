@@ -5,11 +5,10 @@ Bytes in (:meth:`receive_data`), events out (:meth:`events`), bytes to write
 or a clock, so asyncio, trio and blocking sockets all drive the same code and
 every edge case is a unit test.
 
-wsproto runs the client's opening handshake; the server's handshake and the
-frames are this module's own (see :mod:`warmwire.core.frames`): whole
-messages (fragments assembled under a size
-limit, closing with 1009 beyond it), automatic pongs, the closing handshake
-answered for you, and for the server role a single h11 front door that serves
+Both opening handshakes (on h11) and the frames (see
+:mod:`warmwire.core.frames`) are this module's own: whole messages (fragments
+assembled under a size limit, closing with 1009 beyond it), automatic pongs,
+the closing handshake answered for you, and for the server role a single h11 front door that serves
 plain HTTP (health, tokens) and WebSocket upgrades alike.
 """
 
@@ -25,10 +24,6 @@ from collections.abc import Iterable, Sequence
 
 import h11
 import orjson
-from wsproto.connection import ConnectionType
-from wsproto.events import AcceptConnection, RejectConnection, RejectData, Request
-from wsproto.handshake import H11Handshake
-from wsproto.utilities import RemoteProtocolError
 
 from warmwire.core import frames, masking
 from warmwire.core.close_codes import CloseCode
@@ -65,9 +60,9 @@ class State(enum.Enum):
 class _Protocol:
     """The message layer shared by both roles, once the handshake is done.
 
-    Frames are read and written here, not by wsproto: the hot path is one
-    header parse, one unmask and one append per message, on memoryviews of a
-    single receive buffer.  wsproto still runs the client's opening handshake.
+    Frames are read and written here: the hot path is one header parse, one
+    unmask and one append per message, on memoryviews of a single receive
+    buffer.
     """
 
     _client = False
@@ -344,16 +339,28 @@ class ClientProtocol(_Protocol):
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
     ) -> None:
         super().__init__(max_message_size)
-        self._handshake = H11Handshake(ConnectionType.CLIENT)
+        self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEADER_BYTES)
+        self._key = base64.b64encode(os.urandom(16))
+        self._subprotocols = tuple(subprotocols)
         self._reject: Rejected | None = None
         self._reject_body = bytearray()
-        request = Request(
-            host=host,
-            target=target,
-            extra_headers=[(k.encode(), v.encode()) for k, v in headers],
-            subprotocols=list(subprotocols),
-        )
-        self._out.append(self._handshake.send(request))
+        request = [
+            (b"host", host.encode("idna")),
+            (b"upgrade", b"websocket"),
+            (b"connection", b"Upgrade"),
+            (b"sec-websocket-key", self._key),
+            (b"sec-websocket-version", b"13"),
+        ]
+        if subprotocols:
+            request.append((b"sec-websocket-protocol", ", ".join(subprotocols).encode("ascii")))
+        request += [(k.encode(), v.encode()) for k, v in headers]
+        try:
+            self._out.append(
+                self._h11.send(h11.Request(method=b"GET", target=target.encode(), headers=request))
+            )
+            self._out.append(self._h11.send(h11.EndOfMessage()))
+        except h11.LocalProtocolError as exc:
+            raise ProtocolError(f"cannot build the upgrade request: {exc}") from None
 
     def receive_data(self, data: bytes | None) -> None:
         """Feed bytes read from the transport; ``None`` means end of stream."""
@@ -378,35 +385,66 @@ class ClientProtocol(_Protocol):
 
     def _feed_handshake(self, data: bytes) -> None:
         try:
-            self._handshake.receive_data(data)
-            for event in self._handshake.events():
+            self._h11.receive_data(data)
+            while self.state is State.CONNECTING and not self.close_transport:
+                event = self._h11.next_event()
+                if event is h11.NEED_DATA or event is h11.PAUSED:
+                    return
                 self._on_handshake_event(event)
-        except RemoteProtocolError as exc:
+        except (h11.RemoteProtocolError, HandshakeError) as exc:
             self.state = State.CLOSED
             self.close_transport = True
             raise HandshakeError(f"invalid handshake response from the runner: {exc}") from None
 
     def _on_handshake_event(self, event: object) -> None:
-        if isinstance(event, AcceptConnection):
-            self.state = State.OPEN
-            headers = _decode_headers(event.extra_headers)
-            self._events.append(Opened(event.subprotocol, headers))
-            # Frames that arrived with the 101 response: wsproto keeps them in its
-            # h11 connection's trailing data (it has no public accessor for them).
-            trailing = self._handshake._h11_connection.trailing_data[0]
-            self._receive_frames(bytes(trailing))
-        elif isinstance(event, RejectConnection):
+        if isinstance(event, h11.InformationalResponse):
+            if event.status_code == 101:
+                self._switched(event)
+        elif isinstance(event, h11.Response):
             self._reject = Rejected(event.status_code, _decode_headers(event.headers), b"")
-            if not event.has_body:
-                self._rejected()
-        elif isinstance(event, RejectData):
+        elif isinstance(event, h11.Data):
             if len(self._reject_body) < MAX_REJECT_BODY:
                 self._reject_body += event.data[: MAX_REJECT_BODY - len(self._reject_body)]
-            if event.body_finished:
-                self._rejected()
+        elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+            self._rejected()  # the refusal's body is complete
+
+    def _switched(self, response: h11.InformationalResponse) -> None:
+        """The 101: check it answers our request (RFC 6455 §4.1), then the connection is open."""
+        values: dict[bytes, list[bytes]] = {}
+        for name, value in response.headers:  # h11 gives names lowercased
+            values.setdefault(name, []).append(value)
+        expected = base64.b64encode(hashlib.sha1(self._key + _ACCEPT_GUID).digest())
+        if not any(
+            token.strip().lower() == b"upgrade"
+            for value in values.get(b"connection", ())
+            for token in value.split(b",")
+        ):
+            raise HandshakeError("missing header 'Connection: Upgrade'")
+        if [v.lower() for v in values.get(b"upgrade", ())] != [b"websocket"]:
+            raise HandshakeError("missing header 'Upgrade: websocket'")
+        if values.get(b"sec-websocket-accept") != [expected]:
+            raise HandshakeError("bad Sec-WebSocket-Accept")
+        if b"sec-websocket-extensions" in values:
+            raise HandshakeError("the runner chose an extension the client did not offer")
+        chosen = values.get(b"sec-websocket-protocol")
+        subprotocol = chosen[0].decode("latin-1") if chosen else None
+        if subprotocol is not None and subprotocol not in self._subprotocols:
+            raise HandshakeError(f"the runner chose subprotocol {subprotocol!r}, not offered")
+        self.state = State.OPEN
+        consumed = {
+            b"connection",
+            b"upgrade",
+            b"sec-websocket-accept",
+            b"sec-websocket-protocol",
+            b"sec-websocket-extensions",
+        }
+        headers = [(k, v) for k, v in response.headers if k not in consumed]
+        self._events.append(Opened(subprotocol, _decode_headers(headers)))
+        self._receive_frames(bytes(self._h11.trailing_data[0]))  # frames that came with the 101
 
     def _rejected(self) -> None:
-        assert self._reject is not None
+        if self._reject is None:
+            raise HandshakeError("the runner ended its answer before a status line")
         self.state = State.CLOSED
         self.close_transport = True
         self._events.append(
@@ -489,10 +527,10 @@ class ServerProtocol(_Protocol):
                 return
 
     def _start_upgrade(self, request: h11.Request) -> None:
-        # RFC 6455 §4.2.1, checked here rather than by wsproto's handshake, which
-        # would parse the request with an h11 connection of its own: on a busy
-        # runner (or one flooded with bad tokens) the opening handshake is the
-        # costliest part of a connection.
+        # RFC 6455 §4.2.1, checked on the request h11 has already parsed (a
+        # handshake library would parse it again): on a busy runner, or one
+        # flooded with bad tokens, the opening handshake is the costliest part
+        # of a connection.
         values: dict[bytes, list[bytes]] = {}
         for name, value in request.headers:  # h11 gives names lowercased
             values.setdefault(name, []).append(value)
