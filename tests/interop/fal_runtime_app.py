@@ -8,7 +8,7 @@ mypy 2.x requires ``pathspec>=1``).  The test suite starts it as a subprocess:
 
 It prints one line the test waits for: ``INTEROP-READY <port>`` once fal's own
 lifespan has run ``setup()``, or ``INTEROP-IMPORT-ERROR <reason>`` when the fal
-package cannot be imported (the only case the tests skip; the reason includes
+package cannot be imported (the tests then fail with that reason, which includes
 pip's error when setup.sh could not install it).
 
 The endpoints are what an fal app author writes: ``@fal.realtime`` on ``fal.App``
@@ -32,7 +32,7 @@ try:
     from fal.api import RouteSignature
     from fal.realtime import _fal_websocket_template
     from fastapi import FastAPI
-except ImportError as exc:  # reported to the test, which skips with this reason
+except ImportError as exc:  # reported to the test, which fails with this reason
     # setup.sh leaves pip's complaint beside the venv when it could not install fal.
     failed = Path(sys.prefix) / "INSTALL-FAILED.txt"
     why = f"; pip said: {' | '.join(failed.read_text().splitlines())}" if failed.exists() else ""

@@ -16,6 +16,7 @@ import anyio
 import attrs
 import msgpack
 import orjson
+import pydantic
 import pytest
 
 import warmwire
@@ -164,18 +165,11 @@ class DataPoint:
     label: str = "p"
 
 
-try:
-    import pydantic
-except ImportError:
-    pydantic = None  # type: ignore[assignment]
-
-if pydantic is not None:
-
-    class PydanticPoint(pydantic.BaseModel):
-        model_config = pydantic.ConfigDict(extra="forbid")
-        x: int
-        y: float
-        label: str = "p"
+class PydanticPoint(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    x: int
+    y: float
+    label: str = "p"
 
 
 def doubled(inp: Any) -> Any:
@@ -227,8 +221,6 @@ class PydanticModels(runner.App, app_id="test/models"):
 
 @pytest.fixture(params=["attrs", "dataclass", "pydantic"])
 async def models_server(request: pytest.FixtureRequest) -> AsyncIterator[RunningServer]:
-    if request.param == "pydantic" and pydantic is None:
-        pytest.skip("pydantic not installed")
     app = {"attrs": AttrsModels, "dataclass": DataclassModels, "pydantic": PydanticModels}
     async with runner.serve(app[request.param], insecure_no_auth=True) as server:
         yield server
