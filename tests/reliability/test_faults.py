@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -24,6 +24,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import warmwire
+from polling import wait_until
 from warmwire import runner
 from warmwire.auth.runner_auth import RunnerAuth
 from warmwire.auth.tokens import TokenIssuer
@@ -34,15 +35,6 @@ URL_LINE = re.compile(rb"warmwire runner listening on (\S+)")
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 ENV.pop("WARMWIRE_KEY", None)
 ENV.pop("WARMWIRE_KEYS", None)
-
-
-async def wait_for(predicate: Callable[[], bool], what: str, within: float = 10.0) -> None:
-    with anyio.move_on_after(within):
-        # The runner has no event for these conditions (a session count): poll, bounded.
-        while not predicate():  # noqa: ASYNC110
-            await anyio.sleep(0.005)
-        return
-    raise AssertionError(f"{what}: not reached within {within}s")
 
 
 async def upgrade(port: int, path: str = "/warmwire/echo/async") -> anyio.abc.SocketStream:
@@ -88,7 +80,9 @@ async def test_client_killed_mid_frame_leaves_others_served(
                     header = bytes([0x82, 0x80 | 100]) + os.urandom(4)
                     await stream.send(header + b"x" * 10)
                     await stream.aclose()
-                await wait_for(lambda: len(server.runner.sessions) == 1, "half-frame sessions gone")
+                await wait_until(
+                    lambda: len(server.runner.sessions) == 1, "half-frame sessions gone"
+                )
                 await other.send({"n": 2})
                 assert await other.recv() == {"n": 2}
             await round_trip(server.url, {"n": 3})
@@ -209,7 +203,7 @@ async def test_callback_client_reconnects_after_runner_sigkill() -> None:
                 conn.send({"n": 1})
                 await got.wait()
                 first.send_signal(signal.SIGKILL)
-                await wait_for(lambda: bool(errors), "on_error called", within=10)
+                await wait_until(lambda: bool(errors), "on_error called", within=10)
                 assert isinstance(errors[0], warmwire.ConnectionClosedError), errors
                 assert errors[0].code == 1006, errors
                 async with serve_subprocess(port) as (_second, url2):
@@ -264,7 +258,7 @@ async def test_silent_partition_is_dropped_by_keepalive() -> None:
                         assert await conn.recv() == {"n": 1}
                         assert len(server.runner.sessions) == 1
                         partitioned.set()
-                        await wait_for(
+                        await wait_until(
                             lambda: not server.runner.sessions,
                             "runner drops the partitioned session",
                         )

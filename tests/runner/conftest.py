@@ -23,6 +23,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+import polling
 from warmwire.core.protocol import ClientProtocol
 from warmwire.runner import RunningServer, Session
 from warmwire.transports.websocket import AsyncWebSocket
@@ -33,18 +34,6 @@ TIMEOUT = 10.0
 async def _http_get(server: RunningServer, path: str) -> httpx.Response:
     async with httpx.AsyncClient(base_url=server.http_url, timeout=TIMEOUT) as client:
         return await client.get(path)
-
-
-async def _wait_until(
-    predicate: Callable[[], bool], within: float = TIMEOUT, what: str = "condition"
-) -> None:
-    with anyio.move_on_after(within):
-        # The runner has no event for these conditions (a session count, a counter):
-        # re-check at every short tick until it holds.
-        while not predicate():  # noqa: ASYNC110
-            await anyio.sleep(0.005)
-        return
-    raise AssertionError(f"{what}: not reached within {within}s")
 
 
 @asynccontextmanager
@@ -82,7 +71,7 @@ def _metric(text: str, name: str, **labels: str) -> float:
 
 async def _only_session(server: RunningServer) -> Session:
     # The client's handshake completes before the runner registers the session.
-    await _wait_until(lambda: len(server.runner.sessions) == 1, what="one open session")
+    await polling.wait_until(lambda: len(server.runner.sessions) == 1, what="one open session")
     sessions = list(server.runner.sessions)
     assert len(sessions) == 1, f"expected one open session, found {len(sessions)}"
     return sessions[0]
@@ -95,7 +84,7 @@ def http_get() -> Callable[[RunningServer, str], Awaitable[httpx.Response]]:
 
 @pytest.fixture
 def wait_until() -> Callable[..., Awaitable[None]]:
-    return _wait_until
+    return polling.wait_until
 
 
 @pytest.fixture
