@@ -410,19 +410,12 @@ class ClientProtocol(_Protocol):
 
     def _switched(self, response: h11.InformationalResponse) -> None:
         """The 101: check it answers our request (RFC 6455 §4.1), then the connection is open."""
-        values: dict[bytes, list[bytes]] = {}
-        for name, value in response.headers:  # h11 gives names lowercased
-            values.setdefault(name, []).append(value)
-        expected = base64.b64encode(hashlib.sha1(self._key + _ACCEPT_GUID).digest())
-        if not any(
-            token.strip().lower() == b"upgrade"
-            for value in values.get(b"connection", ())
-            for token in value.split(b",")
-        ):
+        values = _header_values(response.headers)
+        if not _connection_upgrade(values):
             raise HandshakeError("missing header 'Connection: Upgrade'")
         if [v.lower() for v in values.get(b"upgrade", ())] != [b"websocket"]:
             raise HandshakeError("missing header 'Upgrade: websocket'")
-        if values.get(b"sec-websocket-accept") != [expected]:
+        if values.get(b"sec-websocket-accept") != [_accept_token(self._key)]:
             raise HandshakeError("bad Sec-WebSocket-Accept")
         if b"sec-websocket-extensions" in values:
             raise HandshakeError("the runner chose an extension the client did not offer")
@@ -531,17 +524,11 @@ class ServerProtocol(_Protocol):
         # handshake library would parse it again): on a busy runner, or one
         # flooded with bad tokens, the opening handshake is the costliest part
         # of a connection.
-        values: dict[bytes, list[bytes]] = {}
-        for name, value in request.headers:  # h11 gives names lowercased
-            values.setdefault(name, []).append(value)
+        values = _header_values(request.headers)
         problem = None
         if request.method != b"GET":
             problem = "the method must be GET"
-        elif not any(
-            token.strip().lower() == b"upgrade"
-            for value in values.get(b"connection", ())
-            for token in value.split(b",")
-        ):
+        elif not _connection_upgrade(values):
             problem = "missing header 'Connection: Upgrade'"
         elif values.get(b"sec-websocket-version") != [b"13"]:
             problem = "missing header 'Sec-WebSocket-Version: 13'"
@@ -574,11 +561,10 @@ class ServerProtocol(_Protocol):
             raise ProtocolError(
                 f"cannot accept the upgrade: subprotocol {subprotocol!r} was not offered"
             )
-        accept = base64.b64encode(hashlib.sha1(self._upgrade_key + _ACCEPT_GUID).digest())
         response = [
             (b"upgrade", b"websocket"),
             (b"connection", b"Upgrade"),
-            (b"sec-websocket-accept", accept),
+            (b"sec-websocket-accept", _accept_token(self._upgrade_key)),
         ]
         if subprotocol is not None:
             response.append((b"sec-websocket-protocol", subprotocol.encode("ascii")))
@@ -637,6 +623,28 @@ def _is_upgrade(request: h11.Request) -> bool:
         if name == b"upgrade" and value.lower() == b"websocket":
             return True
     return False
+
+
+def _header_values(headers: Iterable[tuple[bytes, bytes]]) -> dict[bytes, list[bytes]]:
+    """Each header's values by name (h11 gives names lowercased)."""
+    values: dict[bytes, list[bytes]] = {}
+    for name, value in headers:
+        values.setdefault(name, []).append(value)
+    return values
+
+
+def _connection_upgrade(values: dict[bytes, list[bytes]]) -> bool:
+    """Whether a ``Connection`` header lists the ``upgrade`` token (any case, any position)."""
+    return any(
+        token.strip().lower() == b"upgrade"
+        for value in values.get(b"connection", ())
+        for token in value.split(b",")
+    )
+
+
+def _accept_token(key: bytes) -> bytes:
+    """``Sec-WebSocket-Accept`` for a ``Sec-WebSocket-Key`` (RFC 6455 §4.2.2)."""
+    return base64.b64encode(hashlib.sha1(key + _ACCEPT_GUID).digest())
 
 
 def _decode_headers(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
