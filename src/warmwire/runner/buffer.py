@@ -14,7 +14,8 @@ from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
 
 import anyio
-import sniffio
+
+from warmwire.transports.asyncio_stream import running_on_asyncio
 
 T = TypeVar("T")
 
@@ -27,9 +28,7 @@ class _Event(Protocol):
 def _event_class() -> Callable[[], _Event]:
     # The buffer makes an event per wait, i.e. per message.  anyio.Event() looks
     # the backend up each time; asyncio's own Event is the same thing without that.
-    if sniffio.current_async_library() == "asyncio":
-        return asyncio.Event
-    return anyio.Event
+    return asyncio.Event if running_on_asyncio() else anyio.Event
 
 
 class DropOldestBuffer(Generic[T]):

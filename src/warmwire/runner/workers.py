@@ -18,7 +18,8 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import anyio
-import sniffio
+
+from warmwire.transports.asyncio_stream import running_on_asyncio
 
 T = TypeVar("T")
 
@@ -101,7 +102,7 @@ class WorkerPool:
 
 def _threadsafe(callback: Callable[[], object]) -> Callable[[], None]:
     """``callback``, callable from any thread: it runs on the current event loop."""
-    if sniffio.current_async_library() == "trio":
+    if not running_on_asyncio():
         import trio
 
         token = trio.lowlevel.current_trio_token()

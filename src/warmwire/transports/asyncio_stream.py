@@ -23,6 +23,7 @@ from typing import Any, cast
 
 import anyio
 import anyio.abc
+import sniffio
 from anyio.abc import SocketAttribute
 
 READ_LIMIT = 1024 * 1024
@@ -269,8 +270,6 @@ async def create_unix_listener(path: str) -> AsyncioListener:
 
 def running_on_asyncio() -> bool:
     """Whether the current task runs on asyncio (not trio)."""
-    import sniffio
-
     try:
         return sniffio.current_async_library() == "asyncio"
     except sniffio.AsyncLibraryNotFoundError:
