@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from jwt.algorithms import OKPAlgorithm
 
+from warmwire.auth.refusals import RefusalCache
 from warmwire.core.endpoint import Endpoint
 from warmwire.core.errors import ConfigurationError
 
@@ -28,7 +29,15 @@ DEFAULT_LEEWAY = 5.0
 
 
 class TokenError(Exception):
-    """A token was refused; ``str()`` is safe to show the client (no token text in it)."""
+    """A token was refused; ``str()`` is safe to show the client (no token text in it).
+
+    ``lasting`` is false for a refusal that time may lift ("not yet valid"):
+    only lasting refusals are remembered (see :class:`RefusalCache`).
+    """
+
+    def __init__(self, reason: str, *, lasting: bool = True) -> None:
+        super().__init__(reason)
+        self.lasting = lasting
 
 
 def generate_signing_key() -> bytes:
@@ -124,9 +133,22 @@ class TokenVerifier:
 
     keys: tuple[Ed25519PublicKey, ...] = attrs.field(repr=False)
     leeway: float = DEFAULT_LEEWAY
+    refused: RefusalCache = attrs.field(factory=RefusalCache, eq=False, repr=False, kw_only=True)
+    """Recent lasting refusals: a repeated bad token skips the signature check."""
 
     def verify(self, token: str, endpoint: Endpoint) -> dict[str, Any]:
         """The claims of a token valid now for ``endpoint``; else :class:`TokenError`."""
+        reason = self.refused.get(token, endpoint)
+        if reason is not None:
+            raise TokenError(reason)
+        try:
+            return self._verify(token, endpoint)
+        except TokenError as exc:
+            if exc.lasting:
+                self.refused.add(token, endpoint, str(exc))
+            raise
+
+    def _verify(self, token: str, endpoint: Endpoint) -> dict[str, Any]:
         if not token:
             raise TokenError("missing token: connect with ?fal_jwt_token=<token> from your backend")
         if not token.isascii():
@@ -149,7 +171,7 @@ class TokenVerifier:
                 raise TokenError("token expired: fetch a fresh token and reconnect") from None
             except jwt.ImmatureSignatureError:
                 raise TokenError(
-                    "token not yet valid (nbf/iat in the future): check clocks"
+                    "token not yet valid (nbf/iat in the future): check clocks", lasting=False
                 ) from None
             except jwt.InvalidAlgorithmError:
                 raise TokenError("token algorithm not allowed: tokens must be EdDSA") from None
