@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 import h11
 import orjson
 
-from warmwire.core import frames, masking
+from warmwire.core import frames, http_request, masking
 from warmwire.core.close_codes import CloseCode
 from warmwire.core.errors import HandshakeError, ProtocolError
 from warmwire.core.events import (
@@ -461,13 +461,30 @@ class ServerProtocol(_Protocol):
     ) -> None:
         super().__init__(max_message_size)
         self.max_request_body = max_request_body
-        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_HEADER_BYTES)
+        self._h11_connection: h11.Connection | None = None
         self._request: h11.Request | None = None
         self._body = bytearray()
         self._upgrade_key: bytes | None = None
         """The client's Sec-WebSocket-Key while an upgrade waits for accept() or respond()."""
         self._offered: tuple[str, ...] = ()
         self._responded = False
+        # The upgrade fast path (see warmwire.core.http_request): the request's
+        # bytes while they may still be a plain upgrade; once parsed, the head
+        # h11 has not seen (shown to it only to write a response other than
+        # the 101) and the bytes that followed it.
+        self._head: bytearray | None = bytearray()
+        self._fast_head: bytes | None = None
+        self._held: bytearray | None = None
+        self._held_eof = False
+
+    @property
+    def _h11(self) -> h11.Connection:
+        # Made on first use: an upgrade on the fast path that is accepted never needs it.
+        if self._h11_connection is None:
+            self._h11_connection = h11.Connection(
+                h11.SERVER, max_incomplete_event_size=_MAX_HEADER_BYTES
+            )
+        return self._h11_connection
 
     def receive_data(self, data: bytes | None) -> None:
         """Feed bytes read from the transport; ``None`` means end of stream."""
@@ -477,16 +494,68 @@ class ServerProtocol(_Protocol):
         if data is not None and not data:
             return  # an empty read is not the end of the stream (h11 would take b"" as EOF)
         if self._upgrade_key is not None:
-            # Waiting on the application's answer: keep the bytes (and EOF) in h11's
-            # buffer; accept() replays them as frames.
-            if not self._h11.trailing_data[1]:
-                self._h11.receive_data(b"" if data is None else data)
+            self._hold(data)
             return
-        try:
+        if self._head is not None:
+            if data is not None and self._gather(data):
+                return
+            # Not a plain upgrade (or the peer left): h11 reads it all from the first byte.
+            pending, self._head = bytes(self._head), None
+            self._feed_h11(pending, eof=data is None)
+            return
+        self._feed_h11(b"" if data is None else data, eof=data is None)
+
+    def _hold(self, data: bytes | None) -> None:
+        """Keep bytes (and EOF) that arrive while the upgrade waits; accept() replays them."""
+        if self._held is not None:
+            if not self._held_eof:
+                if data is None:
+                    self._held_eof = True
+                else:
+                    self._held += data
+        elif not self._h11.trailing_data[1]:
             self._h11.receive_data(b"" if data is None else data)
+
+    def _gather(self, data: bytes) -> bool:
+        """Collect the head of a plain upgrade request; ``False`` hands the bytes to h11."""
+        head = self._head
+        assert head is not None
+        searched = len(head)
+        head += data
+        if not http_request.may_be_fast(head):
+            return False
+        end = http_request.head_end(head, searched - 2)
+        if end < 0:
+            return len(head) <= _MAX_HEADER_BYTES  # beyond: h11 answers 431
+        parsed = http_request.parse_head(head, end)
+        if parsed is None or not _is_upgrade(parsed.headers):
+            return False
+        self._head = None
+        self._fast_head = bytes(head[:end])
+        self._held = head[end:]
+        self._start_upgrade(b"GET", parsed.target, parsed.headers)
+        return True
+
+    def _feed_h11(self, data: bytes, *, eof: bool) -> None:
+        try:
+            if data:
+                self._h11.receive_data(data)
+            if eof:
+                self._h11.receive_data(b"")
             self._read_request()
         except h11.RemoteProtocolError as exc:
             self._bad_request(exc.error_status_hint, f"malformed HTTP request: {exc}")
+
+    def _show_h11_the_request(self) -> None:
+        """Let h11 read a request the fast path parsed, before it writes an HTTP response."""
+        if self._fast_head is None:
+            return
+        head, self._fast_head = self._fast_head, None
+        self._h11.receive_data(head)
+        request = self._h11.next_event()
+        # parse_head takes only heads h11 takes (tests/core/test_http_request.py).
+        assert isinstance(request, h11.Request), request
+        self._request = request
 
     def _read_request(self) -> None:
         while True:
@@ -499,8 +568,8 @@ class ServerProtocol(_Protocol):
                 return
             if isinstance(event, h11.Request):
                 self._request = event
-                if _is_upgrade(event):
-                    self._start_upgrade(event)
+                if _is_upgrade(event.headers):
+                    self._start_upgrade(event.method, event.target, event.headers)
                     return
             elif isinstance(event, h11.Data):
                 self._body += event.data
@@ -519,14 +588,16 @@ class ServerProtocol(_Protocol):
                 )
                 return
 
-    def _start_upgrade(self, request: h11.Request) -> None:
+    def _start_upgrade(
+        self, method: bytes, target: bytes, headers: Sequence[tuple[bytes, bytes]]
+    ) -> None:
         # RFC 6455 §4.2.1, checked on the request h11 has already parsed (a
         # handshake library would parse it again): on a busy runner, or one
         # flooded with bad tokens, the opening handshake is the costliest part
         # of a connection.
-        values = _header_values(request.headers)
+        values = _header_values(headers)
         problem = None
-        if request.method != b"GET":
+        if method != b"GET":
             problem = "the method must be GET"
         elif not _connection_upgrade(values):
             problem = "missing header 'Connection: Upgrade'"
@@ -547,8 +618,8 @@ class ServerProtocol(_Protocol):
         )
         self._events.append(
             UpgradeRequest(
-                request.target.decode("ascii", "replace"),
-                _decode_headers(request.headers),
+                target.decode("ascii", "replace"),
+                _decode_headers(headers),
                 self._offered,
             )
         )
@@ -568,20 +639,30 @@ class ServerProtocol(_Protocol):
         ]
         if subprotocol is not None:
             response.append((b"sec-websocket-protocol", subprotocol.encode("ascii")))
-        response += [(k.encode(), v.encode()) for k, v in headers]
-        try:
-            self._out.append(
-                self._h11.send(
-                    h11.InformationalResponse(
-                        status_code=101, headers=response, reason=b"Switching Protocols"
+        if self._fast_head is not None and not headers:
+            # Every value is ours or an offered name taken from a validated header:
+            # the 101 needs none of h11's checks (the bytes are the ones h11 writes).
+            self._out.append(_switching_protocols(response))
+        else:
+            self._show_h11_the_request()
+            response += [(k.encode(), v.encode()) for k, v in headers]
+            try:
+                self._out.append(
+                    self._h11.send(
+                        h11.InformationalResponse(
+                            status_code=101, headers=response, reason=b"Switching Protocols"
+                        )
                     )
                 )
-            )
-        except h11.LocalProtocolError as exc:
-            raise ProtocolError(f"cannot accept the upgrade: {exc}") from None
+            except h11.LocalProtocolError as exc:
+                raise ProtocolError(f"cannot accept the upgrade: {exc}") from None
         self._upgrade_key = None
         self.state = State.OPEN
-        trailing, closed = self._h11.trailing_data
+        if self._held is not None:
+            trailing, closed = bytes(self._held), self._held_eof
+            self._held = None
+        else:
+            trailing, closed = self._h11.trailing_data
         self._receive_frames(trailing)
         if closed:
             self._receive_frames(None)
@@ -591,6 +672,7 @@ class ServerProtocol(_Protocol):
         if self.state is not State.CONNECTING or self._responded:
             raise ProtocolError("respond() needs a pending HTTP request")
         self._responded = True
+        self._show_h11_the_request()
         names = {k.lower() for k, _ in headers}
         all_headers = [(k.encode(), v.encode()) for k, v in headers]
         if "content-type" not in names:
@@ -618,11 +700,15 @@ class ServerProtocol(_Protocol):
         self.close_transport = True
 
 
-def _is_upgrade(request: h11.Request) -> bool:
-    for name, value in request.headers:
-        if name == b"upgrade" and value.lower() == b"websocket":
-            return True
-    return False
+def _is_upgrade(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    return any(name == b"upgrade" and value.lower() == b"websocket" for name, value in headers)
+
+
+def _switching_protocols(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """The 101 response, byte for byte as h11 writes it."""
+    lines = [b"HTTP/1.1 101 Switching Protocols"]
+    lines += [name + b": " + value for name, value in headers]
+    return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
 def _header_values(headers: Iterable[tuple[bytes, bytes]]) -> dict[bytes, list[bytes]]:

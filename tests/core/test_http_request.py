@@ -1,0 +1,286 @@
+"""The upgrade fast path (warmwire.core.http_request) against h11, and inside ServerProtocol.
+
+The fast parser may decline any request (h11 then reads it); what it must
+never do is accept a request h11 would parse differently or refuse.  So every
+property here compares it with h11 on the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import h11
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from warmwire.core.events import BadRequest, Closed, Message, UpgradeRequest
+from warmwire.core.http_request import head_end, may_be_fast, parse_head
+from warmwire.core.protocol import ServerProtocol
+
+KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
+BASE_HEADERS = [
+    (b"Host", b"runner:8080"),
+    (b"Upgrade", b"websocket"),
+    (b"Connection", b"Upgrade"),
+    (b"Sec-WebSocket-Key", KEY),
+    (b"Sec-WebSocket-Version", b"13"),
+]
+
+
+def upgrade(
+    target: bytes = b"/warmwire/echo/realtime?fal_jwt_token=a.b.c",
+    headers: list[tuple[bytes, bytes]] | None = None,
+    line: bytes | None = None,
+) -> bytes:
+    lines = [line if line is not None else b"GET " + target + b" HTTP/1.1"]
+    lines += [name + b": " + value for name, value in (headers or BASE_HEADERS)]
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+def h11_request(data: bytes) -> h11.Request | None:
+    """What h11 makes of ``data``: the request, or ``None`` if it refuses or wants more."""
+    conn = h11.Connection(h11.SERVER)
+    try:
+        conn.receive_data(data)
+        event = conn.next_event()
+    except h11.RemoteProtocolError:
+        return None
+    return event if isinstance(event, h11.Request) else None
+
+
+def fast(data: bytes) -> tuple[bytes, tuple[tuple[bytes, bytes], ...]] | None:
+    end = head_end(data)
+    if end < 0 or not may_be_fast(data):
+        return None
+    head = parse_head(data, end)
+    return None if head is None else (head.target, head.headers)
+
+
+def agrees_with_h11(data: bytes) -> None:
+    parsed = fast(data)
+    if parsed is None:
+        return
+    request = h11_request(data)
+    assert request is not None, "the fast parser took a request h11 refuses"
+    assert request.method == b"GET"
+    assert request.http_version == b"1.1"
+    assert (request.target, tuple(request.headers)) == parsed
+
+
+# -- the parser ----------------------------------------------------------------------
+
+
+def test_a_plain_upgrade_takes_the_fast_path() -> None:
+    data = upgrade() + b"\x81\x00"
+    end = head_end(data)
+    assert end == len(data) - 2
+    head = parse_head(data, end)
+    assert head is not None
+    assert head.target == b"/warmwire/echo/realtime?fal_jwt_token=a.b.c"
+    assert head.headers[0] == (b"host", b"runner:8080")
+    assert head.size == end
+    agrees_with_h11(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        upgrade(line=b"GET /x HTTP/1.0"),  # h11's, with its own rules
+        upgrade(line=b"POST /x HTTP/1.1"),
+        upgrade(line=b"GET  /x HTTP/1.1"),
+        upgrade(line=b"GET x HTTP/1.1"),
+        upgrade(headers=[*BASE_HEADERS, (b"Content-Length", b"0")]),
+        upgrade(headers=[*BASE_HEADERS, (b"Transfer-Encoding", b"chunked")]),
+        upgrade(headers=BASE_HEADERS[1:]),  # no Host
+        upgrade(headers=[*BASE_HEADERS, (b"Host", b"again")]),
+        upgrade(headers=[*BASE_HEADERS, (b"Bad Name", b"x")]),
+        upgrade(headers=[*BASE_HEADERS, (b"X", b"a\x00b")]),
+        upgrade().replace(b"\r\n", b"\n"),  # bare LF lines: h11 takes them, not us
+        upgrade().replace(b"Upgrade: websocket\r\n", b"Upgrade:\r\n websocket\r\n"),  # folded
+        upgrade().replace(b"runner:8080", b"runner\r8080"),
+    ],
+)
+def test_anything_else_is_left_to_h11(data: bytes) -> None:
+    assert fast(data) is None
+
+
+def test_the_head_ends_where_h11_ends_it() -> None:
+    assert head_end(b"GET / HTTP/1.1\r\nHost: a\r\n") == -1
+    crlf = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+    assert head_end(crlf + b"rest") == len(crlf)
+    lf = b"GET / HTTP/1.1\nHost: a\n\n"
+    assert head_end(lf + b"rest") == len(lf)
+    data = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+    assert head_end(data, len(data) - 3) == len(data)
+
+
+def test_only_get_shaped_bytes_wait_for_more() -> None:
+    assert may_be_fast(b"")
+    assert may_be_fast(b"G")
+    assert may_be_fast(b"GET /x")
+    assert not may_be_fast(b"\x16\x03\x01")  # a TLS hello: h11 refuses it at once
+    assert not may_be_fast(b"POST")
+    assert not may_be_fast(b"GET x")
+
+
+_header_name = st.sampled_from(
+    [b"Host", b"X-Extra", b"Sec-WebSocket-Protocol", b"content-length", b"Upgrade", b"bad name"]
+)
+_header_value = st.binary(max_size=20) | st.sampled_from([b"", b" padded \t", b"a, b", b"\xff"])
+_raw_headers = st.lists(st.tuples(_header_name, _header_value), max_size=6)
+
+
+@given(
+    target=st.binary(max_size=30).map(lambda b: b"/" + b),
+    extra=_raw_headers,
+    eol=st.sampled_from([b"\r\n", b"\n", b"\r"]),
+)
+@example(target=b"/", extra=[(b"X-Extra", b" padded \t")], eol=b"\r\n")
+def test_whatever_the_fast_parser_takes_h11_reads_the_same(
+    target: bytes, extra: list[tuple[bytes, bytes]], eol: bytes
+) -> None:
+    lines = [b"GET " + target + b" HTTP/1.1", *(n + b": " + v for n, v in BASE_HEADERS)]
+    lines += [name + b":" + value for name, value in extra]
+    agrees_with_h11(eol.join(lines) + eol + eol)
+
+
+@given(st.binary(max_size=200))
+def test_random_bytes_after_get_agree_with_h11(tail: bytes) -> None:
+    agrees_with_h11(b"GET /" + tail)
+    agrees_with_h11(b"GET /" + tail + b"\r\n\r\n")
+
+
+# -- inside ServerProtocol ----------------------------------------------------------------
+
+
+def h11_101(data: bytes, subprotocol: bytes | None) -> bytes:
+    """The 101 that h11 writes for the same request, the way it did before the fast path."""
+    conn = h11.Connection(h11.SERVER)
+    conn.receive_data(data)
+    assert isinstance(conn.next_event(), h11.Request)
+    accept = base64.b64encode(hashlib.sha1(KEY + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+    headers = [(b"upgrade", b"websocket"), (b"connection", b"Upgrade")]
+    headers.append((b"sec-websocket-accept", accept))
+    if subprotocol is not None:
+        headers.append((b"sec-websocket-protocol", subprotocol))
+    return conn.send(
+        h11.InformationalResponse(status_code=101, headers=headers, reason=b"Switching Protocols")
+    )
+
+
+@pytest.mark.parametrize("subprotocol", [None, "b"])
+def test_the_101_is_byte_for_byte_h11s(subprotocol: str | None) -> None:
+    data = upgrade(headers=[*BASE_HEADERS, (b"Sec-WebSocket-Protocol", b"a, b")])
+    server = ServerProtocol()
+    server.receive_data(data)
+    (request,) = server.events()
+    assert isinstance(request, UpgradeRequest)
+    assert request.subprotocols == ("a", "b")
+    server.accept(subprotocol)
+    sub = None if subprotocol is None else subprotocol.encode()
+    assert server.data_to_send() == h11_101(data, sub)
+
+
+def masked_text(text: str) -> bytes:
+    payload = text.encode()
+    mask = b"\x01\x02\x03\x04"
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return bytes([0x81, 0x80 | len(payload)]) + mask + body  # FIN + text, masked
+
+
+@given(st.lists(st.integers(min_value=1, max_value=40), max_size=30))
+def test_any_split_of_the_request_gives_the_same_upgrade(cuts: list[int]) -> None:
+    """Split anywhere, the head is found once, and frames sent with it are replayed."""
+    data = upgrade() + masked_text("early")
+    server = ServerProtocol()
+    at = 0
+    for cut in cuts:
+        server.receive_data(data[at : at + cut])
+        at += cut
+    server.receive_data(data[at:])
+    events = server.events()
+    assert [type(e) for e in events] == [UpgradeRequest]
+    server.accept()
+    assert server.events() == [Message("early")]
+
+
+def test_frames_and_eof_that_arrive_while_the_upgrade_waits_are_replayed() -> None:
+    server = ServerProtocol()
+    server.receive_data(upgrade())
+    server.receive_data(masked_text("one"))
+    server.receive_data(None)
+    server.receive_data(masked_text("ignored after EOF"))
+    assert [type(e) for e in server.events()] == [UpgradeRequest]
+    server.accept()
+    events = server.events()
+    assert events[0] == Message("one")
+    assert isinstance(events[-1], Closed)
+
+
+def test_refusing_a_fast_path_upgrade_with_http_still_works() -> None:
+    """respond() after the fast path: h11 reads the head then, and writes the answer."""
+    server = ServerProtocol()
+    server.receive_data(upgrade())
+    server.events()
+    server.respond(503, b'{"error":"busy"}')
+    out = server.data_to_send()
+    assert out.startswith(b"HTTP/1.1 503 ")
+    assert out.endswith(b'\r\n\r\n{"error":"busy"}')
+    assert server.close_transport
+
+
+def test_accept_with_extra_headers_goes_through_h11() -> None:
+    server = ServerProtocol()
+    server.receive_data(upgrade() + masked_text("x"))
+    server.events()
+    server.accept(headers=(("x-runner", "r1"),))
+    assert b"x-runner: r1\r\n" in server.data_to_send()
+    assert server.events() == [Message("x")]
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "reason"),
+    [
+        (upgrade(headers=BASE_HEADERS[:4]), 400, "Sec-WebSocket-Version: 13"),
+        (upgrade(headers=BASE_HEADERS[1:]), 400, "Host"),
+        (upgrade(headers=[*BASE_HEADERS, (b"Host", b"b")]), 400, "multiple Host"),
+        (upgrade(headers=[*BASE_HEADERS, (b"Bad Name", b"x")]), 400, "malformed HTTP request"),
+        (b"\x16\x03\x01\x02\x00", 400, "illegal request line"),
+        (b"GET /" + b"x" * 17_000, 431, "malformed HTTP request"),
+    ],
+)
+def test_malformed_requests_are_still_answered_with_their_status(
+    data: bytes, status: int, reason: str
+) -> None:
+    server = ServerProtocol()
+    server.receive_data(data)
+    (event,) = server.events()
+    assert isinstance(event, BadRequest)
+    assert event.status_code == status
+    assert reason in event.reason
+    assert server.data_to_send().startswith(b"HTTP/1.1 %d " % status)
+    assert server.close_transport
+
+
+def test_lf_only_upgrade_is_still_served_by_h11() -> None:
+    server = ServerProtocol()
+    server.receive_data(upgrade().replace(b"\r\n", b"\n"))
+    (event,) = server.events()
+    assert isinstance(event, UpgradeRequest)
+    server.accept()
+    assert server.data_to_send().startswith(b"HTTP/1.1 101 ")
+
+
+def test_eof_before_the_head_ends_closes_quietly() -> None:
+    server = ServerProtocol()
+    server.receive_data(b"GET /x HTT")
+    server.receive_data(None)
+    events = server.events()
+    assert all(isinstance(e, BadRequest) for e in events)
+    assert server.close_transport
+    empty = ServerProtocol()
+    empty.receive_data(None)
+    assert empty.events() == []
+    assert empty.close_transport
