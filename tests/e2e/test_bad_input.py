@@ -237,6 +237,52 @@ async def test_ping_is_answered_with_pong(echo_server: RunningServer, raw_connec
         assert await raw.read_frame() == (OP_BINARY, payload)
 
 
+@pytest.mark.parametrize("path", ["/warmwire/echo/async", "/warmwire/echo/realtime"])
+async def test_frames_in_one_packet_with_the_request(
+    echo_server: RunningServer, raw_connect: Any, path: str
+) -> None:
+    """The upgrade request, inputs, a ping and an undecodable input in a single write.
+
+    Under asyncio the runner hands messages to the session from the read
+    callback (push mode); under trio a task reads them.  Either way the
+    frames that came with the request are served first, every input is
+    answered in order, the ping is answered and the bad input is reported.
+    """
+    assert echo_server.port is not None
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+    inputs = [frame(OP_BINARY, msgpack.packb({"n": n})) for n in range(20)]
+    bad = frame(OP_BINARY, msgpack.packb([1, 2]))
+    packet = request + b"".join(inputs[:10]) + frame(OP_PING, b"p") + bad + b"".join(inputs[10:])
+    with anyio.fail_after(TIMEOUT):
+        stream = await raw_connect(echo_server)
+        await stream.send(packet)
+        data = bytearray()
+        while b"\r\n\r\n" not in data:
+            data += await stream.receive()
+        head, _, rest = bytes(data).partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101"), head
+        raw = RawWebSocket(stream, rest)
+        results, pongs, errors = [], [], []
+        while len(results) < 20 or not pongs or not errors:
+            opcode, payload = await raw.read_frame()
+            if opcode == 0xA:
+                pongs.append(payload)
+                continue
+            # Results in the session's codec (msgpack), errors as JSON text.
+            out = orjson.loads(payload) if opcode == OP_TEXT else msgpack.unpackb(payload)
+            (errors if out.get("type") == "x-fal-error" else results).append(out)
+        assert results == [{"n": n} for n in range(20)]
+        assert pongs == [b"p"]
+        assert [e["error"] for e in errors] == ["INVALID_INPUT"]
+        await raw.stream.send(frame(OP_CLOSE, struct.pack("!H", 1000)))
+        assert await raw.read_close() == (1000, "")
+        await raw.assert_eof()
+
+
 async def test_peer_vanishing_mid_message(echo_server: RunningServer, raw_connect: Any) -> None:
     """Half a frame then EOF: the runner drops the session and keeps serving."""
     assert echo_server.port is not None

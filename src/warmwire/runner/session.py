@@ -14,8 +14,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol, runtime_checkable
 
 import anyio
 import anyio.lowlevel
@@ -65,6 +65,21 @@ class Channel(Protocol):
 
     async def aclose_transport(self) -> None:
         """Drop the connection without a handshake (a peer that stopped reading)."""
+        ...
+
+
+@runtime_checkable
+class PushChannel(Channel, Protocol):
+    """A channel that can hand messages over as they are read, without a task wake-up."""
+
+    def push_messages(self, on_message: Callable[[bytes | str], None]) -> bool:
+        """From now on call ``on_message`` with each message; ``False`` if this connection
+        cannot (keep calling ``recv()``).  Once pushing, ``recv()`` returns only
+        :class:`Closed`."""
+        ...
+
+    def send_nowait(self, data: bytes | str) -> None:
+        """Send without waiting (only while pushing); ``ProtocolError`` once not open."""
         ...
 
 
@@ -132,7 +147,12 @@ class Session:
         """True while the app holds an input (the session is not idle)."""
         self._draining = False
         self._closing = False
+        self._close_deadline = math.inf
+        self._last_input = time.monotonic()
         self._scope: anyio.CancelScope | None = None
+        self._read_scope: anyio.CancelScope | None = None
+        self._reply_now: Callable[[bytes | str], None] | None = None
+        """Set while the reading task waits for the connection (its deadline is the timeout)."""
 
     @property
     def dropped(self) -> int:
@@ -160,48 +180,80 @@ class Session:
     # -- reading ------------------------------------------------------------------------------
 
     async def _read(self) -> None:
+        channel = self.channel
+        if isinstance(channel, PushChannel):
+            # Where it can, the channel hands inputs to _accept_pushed in its read
+            # callback (the ones read with the request at once); this task then
+            # only waits for the end of the connection and watches the timeouts.
+            self._reply_now = channel.send_nowait
+            channel.push_messages(self._accept_pushed)
         while True:
             # One cancel scope for many messages: moving its deadline is cheap, a
             # new scope per message is not (this is the hot path).
             with anyio.CancelScope() as scope:
                 while True:
-                    timeout = (
-                        self.limits.close_timeout if self._closing else self.limits.session_timeout
-                    )
-                    if timeout is not None:
-                        scope.deadline = anyio.current_time() + timeout
-                    item = await self.channel.recv()
+                    scope.deadline = self._read_deadline()
+                    self._read_scope = scope
+                    item = await channel.recv()
+                    self._read_scope = None
                     if isinstance(item, Closed):
                         self.closed = item
                         self.buffer.close()
                         return
-                    if timeout is not None:
-                        scope.deadline = math.inf  # never cut a send in _accept halfway
+                    scope.deadline = math.inf  # never cut a send in _accept halfway
                     await self._accept(item)
+            self._read_scope = None
             if self._closing:
                 return  # the client never answered our close; give up on it
             if self.working or len(self.buffer):
                 # Idle means no input *and* nothing in hand: a handler slower than
                 # the timeout must still deliver its result.
-                continue
-            await self._timeout()
+                self._last_input = time.monotonic()
+            elif self._read_deadline() <= anyio.current_time():
+                await self._timeout()
+
+    def _read_deadline(self) -> float:
+        """When the reading task stops waiting: the session timeout since the last
+        input, or the close timeout once our close frame is out."""
+        if self._closing:
+            return self._close_deadline
+        timeout = self.limits.session_timeout
+        if timeout is None:
+            return math.inf
+        return anyio.current_time() + timeout - (time.monotonic() - self._last_input)
 
     async def _accept(self, item: bytes | str) -> None:
+        problem = self._take(item)
+        if problem is not None:
+            await self._error(*problem)
+
+    def _accept_pushed(self, item: bytes | str) -> None:
+        problem = self._take(item)
+        if problem is not None:
+            code, reason = problem
+            self.metrics.errors.labels(code.value).inc()
+            assert self._reply_now is not None, "inputs come without a task only when pushed"
+            try:
+                self._reply_now(error_message(code, reason))
+            except ProtocolError:
+                log.debug("%s: connection closing, an error reply was not sent", self.name)
+
+    def _take(self, item: bytes | str) -> tuple[ErrorCode, str] | None:
+        """Count an input and buffer it decoded; the error to send back instead, if any."""
         self.received += 1
         self.metrics.messages_in += 1
+        self._last_input = time.monotonic()
         if self._closing:
             # Sent before the client saw our close frame: it can no longer be
             # answered, and the close code (1000 or 1001) tells the client why.
             log.debug("%s: input after our close frame, ignored", self.name)
-            return
+            return None
         if self._draining:
-            await self._error(ErrorCode.INTERNAL_ERROR, DRAINING_REASON)
-            return
+            return ErrorCode.INTERNAL_ERROR, DRAINING_REASON
         try:
             inp = self._decode(item)
         except InvalidInput as exc:
-            await self._error(ErrorCode.INVALID_INPUT, str(exc))
-            return
+            return ErrorCode.INVALID_INPUT, str(exc)
         for old in self.buffer.put(inp, len(item)):
             self.metrics.dropped.inc()
             log.debug(
@@ -211,6 +263,7 @@ class Session:
                 old.get("request_id") if isinstance(old, dict) else None,
                 self.buffer.dropped,
             )
+        return None
 
     async def _timeout(self) -> None:
         log.info("%s: no input for %ss, closing", self.name, self.limits.session_timeout)
@@ -379,6 +432,9 @@ class Session:
     async def _close(self, code: int, reason: str) -> None:
         if not self._closing:
             self._closing = True
+            self._close_deadline = anyio.current_time() + self.limits.close_timeout
+            if self._read_scope is not None:  # the reader waits with the session timeout
+                self._read_scope.deadline = self._close_deadline
             await self.channel.start_close(code, reason)
 
     async def _send(self, data: bytes | str) -> None:

@@ -11,6 +11,11 @@ It keeps anyio's contract where warmwire relies on it: ``receive()`` raises
 connection broke and :class:`anyio.ClosedResourceError` after ``aclose()``;
 ``send()`` waits while the kernel's and asyncio's buffers are full (the peer
 is not reading), and reading pauses while :data:`READ_LIMIT` bytes wait unread.
+
+It also has a *push* mode (:meth:`AsyncioStream.set_receiver`): each chunk is
+handed to a function as soon as asyncio reads it, in the transport's own
+callback, so a reader that can consume bytes synchronously (the runner's
+session: parse, decode, buffer) costs no task wake-up per message.
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ from anyio.abc import SocketAttribute
 READ_LIMIT = 1024 * 1024
 """Unread bytes at which the socket stops being read (the peer then waits)."""
 
+Receiver = Callable[[bytes | None], None]
+"""Takes each chunk read in push mode; ``None`` once at EOF or when the connection is lost."""
+
 
 class _Protocol(asyncio.Protocol):
     def __init__(self) -> None:
@@ -42,12 +50,19 @@ class _Protocol(asyncio.Protocol):
         self.reader: asyncio.Future[None] | None = None
         self.writable: asyncio.Future[None] | None = None
         self.write_paused = False
+        self.receiver: Receiver | None = None
+        self.yield_on_send = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
+        # The loop ran other callbacks to get here: a sender need not yield again.
+        self.yield_on_send = False
+        if self.receiver is not None:
+            self.receiver(data)
+            return
         self.chunks.append(data)
         self.unread += len(data)
         if self.unread >= READ_LIMIT and not self.reading_paused:
@@ -59,12 +74,14 @@ class _Protocol(asyncio.Protocol):
     def eof_received(self) -> bool:
         self.eof = True
         self._wake_reader()
+        self.end_push()
         return True  # keep the transport open: our close frame may still have to go out
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
         self.error = exc
         self._wake_reader()
+        self.end_push()
         if self.writable is not None and not self.writable.done():
             self.writable.set_result(None)
 
@@ -75,6 +92,11 @@ class _Protocol(asyncio.Protocol):
         self.write_paused = False
         if self.writable is not None and not self.writable.done():
             self.writable.set_result(None)
+
+    def end_push(self) -> None:
+        receiver, self.receiver = self.receiver, None
+        if receiver is not None:
+            receiver(None)
 
     def _wake_reader(self) -> None:
         if self.reader is not None and not self.reader.done():
@@ -88,7 +110,6 @@ class AsyncioStream(anyio.abc.ByteStream):
         self._transport = transport
         self._protocol = protocol
         self._closed = False
-        self._yield_on_send = False
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
         protocol = self._protocol
@@ -100,7 +121,7 @@ class AsyncioStream(anyio.abc.ByteStream):
             if protocol.lost:
                 raise anyio.BrokenResourceError from protocol.error
             protocol.reader = asyncio.get_running_loop().create_future()
-            self._yield_on_send = False  # this wait let every other task run
+            protocol.yield_on_send = False  # this wait let every other task run
             try:
                 await protocol.reader
             finally:
@@ -122,15 +143,15 @@ class AsyncioStream(anyio.abc.ByteStream):
         if protocol.lost or self._transport.is_closing():
             raise anyio.BrokenResourceError from protocol.error
         self._transport.write(item)
-        if self._yield_on_send:
+        if protocol.yield_on_send:
             # A task sending in a loop to a fast reader must still let other tasks,
             # and its own cancellation, run: every second send in a row yields.
-            # Request/response traffic, which waits in receive() between sends,
-            # never pays for that loop iteration.
-            self._yield_on_send = False
+            # Request/response traffic, where the loop reads between sends, never
+            # pays for that loop iteration.
+            protocol.yield_on_send = False
             await asyncio.sleep(0)
         else:
-            self._yield_on_send = True
+            protocol.yield_on_send = True
         while protocol.write_paused and not protocol.lost:
             protocol.writable = asyncio.get_running_loop().create_future()
             try:
@@ -139,6 +160,39 @@ class AsyncioStream(anyio.abc.ByteStream):
                 protocol.writable = None
         if protocol.lost:
             raise anyio.BrokenResourceError from protocol.error
+
+    def write_nowait(self, data: bytes | bytearray) -> None:
+        """Queue ``data`` for writing now, without waiting for the peer to take it.
+
+        For a few bytes that must not wait (a pong, a close reply, an error
+        message written from push mode); ``send()`` is the way to write with
+        flow control.  Dropped once the connection is closing.
+        """
+        if not self._closed and not self._transport.is_closing():
+            self._transport.write(data)
+
+    def set_receiver(self, receiver: Receiver | None) -> None:
+        """Push mode: hand each chunk to ``receiver`` as it is read, instead of to ``receive()``.
+
+        ``receiver`` runs in the event loop's read callback, so it must not
+        block and must not raise.  Chunks already waiting go first; at EOF or
+        when the connection is lost it gets ``None``, once, and push mode ends.
+        ``set_receiver(None)`` ends it too: later chunks wait for ``receive()``.
+        There is no read limit in push mode: the receiver bounds what it keeps.
+        """
+        protocol = self._protocol
+        protocol.receiver = receiver
+        if receiver is None:
+            return
+        if protocol.reading_paused:
+            protocol.reading_paused = False
+            self._transport.resume_reading()
+        while protocol.chunks and protocol.receiver is receiver:
+            chunk = protocol.chunks.popleft()
+            protocol.unread -= len(chunk)
+            receiver(chunk)
+        if protocol.receiver is receiver and (protocol.eof or protocol.lost):
+            protocol.end_push()
 
     async def send_eof(self) -> None:
         if not self._transport.is_closing():

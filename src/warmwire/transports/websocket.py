@@ -8,7 +8,9 @@ close replies and messages leave in the order the protocol produced them.
 
 from __future__ import annotations
 
+import asyncio
 import collections
+from collections.abc import Callable
 from typing import cast
 
 import anyio
@@ -29,6 +31,8 @@ from warmwire.core.events import (
 )
 from warmwire.core.handshake import rejection_error
 from warmwire.core.protocol import ClientProtocol, ServerProtocol, State, _Protocol
+from warmwire.transports.asyncio_stream import AsyncioStream
+from warmwire.transports.send_lock import SendLock
 
 RECEIVE_SIZE = 256 * 1024
 _STREAM_GONE = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
@@ -48,8 +52,7 @@ class AsyncWebSocket:
         self._stream = stream
         self._protocol = protocol
         self._close_timeout = close_timeout
-        # fast_acquire: an uncontended send must not cost a trip through the event loop.
-        self._send_lock = anyio.Lock(fast_acquire=True)
+        self._send_lock = SendLock()
         self._pending: collections.deque[bytes | str] = collections.deque()
         self._closed: Closed | None = None
         self._pong = anyio.Event()
@@ -57,6 +60,10 @@ class AsyncWebSocket:
         self._rejected: Rejected | None = None
         self._request: HttpRequest | UpgradeRequest | BadRequest | None = None
         self._close_started = False
+        # Push mode (push_messages): where messages go, and what the reading task
+        # waits for instead of the stream: the read that ended push mode.
+        self._on_message: Callable[[bytes | str], None] | None = None
+        self._push_ended: asyncio.Future[bytes | None] | None = None
 
     @classmethod
     async def open_client(
@@ -121,6 +128,35 @@ class AsyncWebSocket:
             self._protocol.send_message(data)
             await self._write_pending()
 
+    def push_messages(self, on_message: Callable[[bytes | str], None]) -> bool:
+        """Hand every message to ``on_message`` as soon as it is read; ``False`` if unsupported.
+
+        ``on_message`` runs in the event loop's read callback (warmwire's own
+        asyncio stream only), so a message costs no task wake-up; it must not
+        block and must not raise.  ``recv()`` then returns only the
+        :class:`Closed` event, and pongs and close replies are written from the
+        callback.  Push mode ends with the connection.
+        """
+        stream = self._stream
+        if not isinstance(stream, AsyncioStream) or self._closed is not None:
+            return False
+        while self._pending:  # messages read with the request come first
+            on_message(self._pending.popleft())
+        self._on_message = on_message
+        self._push_ended = asyncio.get_running_loop().create_future()
+        stream.set_receiver(self._pushed)
+        return True
+
+    def send_nowait(self, data: bytes | str) -> None:
+        """Send one message without waiting (push mode's replies from the read callback).
+
+        Written at once unless a ``send()`` is under way, which then writes it
+        before it returns; :class:`~warmwire.core.errors.ProtocolError` if the
+        connection is no longer open.
+        """
+        self._protocol.send_message(data)
+        self._write_now()
+
     async def recv(self) -> bytes | str | Closed:
         """The next message, or the :class:`Closed` event once the connection is over."""
         while not self._pending:
@@ -167,13 +203,21 @@ class AsyncWebSocket:
                 pass
 
     async def _receive_once(self) -> None:
-        try:
-            data: bytes | None = await self._stream.receive(RECEIVE_SIZE)
-        except _STREAM_GONE:
-            data = None
-        self._protocol.receive_data(data)
-        for event in self._protocol.events():
-            self._on_event(event)
+        data: bytes | None
+        if self._push_ended is not None:
+            # Push mode: the read callback has done the reading; wait for the read
+            # that ended it, and finish that read's work here.
+            # Shielded: a cancelled wait (a timeout) must not cancel the future itself.
+            data = await asyncio.shield(self._push_ended)
+            self._push_ended = None
+        else:
+            try:
+                data = await self._stream.receive(RECEIVE_SIZE)
+            except _STREAM_GONE:
+                data = None
+            self._protocol.receive_data(data)
+            for event in self._protocol.events():
+                self._on_event(event)
         if self._protocol.close_transport:
             # The close frame (ours or our reply) must go out before the stream closes.
             with anyio.move_on_after(self._close_timeout):
@@ -184,6 +228,37 @@ class AsyncWebSocket:
             await self.aclose_transport()
         elif self._protocol.has_data_to_send():  # pongs, close replies: rare
             await self._flush()
+
+    def _pushed(self, data: bytes | None) -> None:
+        """Push mode's read callback: messages to ``on_message``, the rest as in pull mode."""
+        protocol = self._protocol
+        protocol.receive_data(data)
+        on_message = self._on_message
+        assert on_message is not None
+        for event in protocol.events():
+            if isinstance(event, Message):
+                on_message(event.data)
+            else:
+                self._on_event(event)
+        if data is None or protocol.close_transport or self._closed is not None:
+            # The end of the connection has work that waits (the close frame out,
+            # lingering): back to pull mode, and the task in recv() does it.
+            assert isinstance(self._stream, AsyncioStream)
+            self._stream.set_receiver(None)
+            self._on_message = None
+            if self._push_ended is not None and not self._push_ended.done():
+                self._push_ended.set_result(data)
+        elif protocol.has_data_to_send():  # pongs: rare
+            self._write_now()
+
+    def _write_now(self) -> None:
+        """Write the protocol's output without waiting, unless a sender holds the lock
+        (it writes everything pending before it releases it)."""
+        if self._send_lock.locked():
+            return
+        assert isinstance(self._stream, AsyncioStream)
+        for chunk in self._protocol.chunks_to_send():
+            self._stream.write_nowait(chunk)
 
     def _failed_the_connection(self) -> bool:
         """True when the protocol, not a closing handshake, ended an open connection."""
