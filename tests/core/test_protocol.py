@@ -19,6 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from wsproto.frame_protocol import XorMaskerSimple
 
+from warmwire.core import frames as frame_format
+from warmwire.core import masking
 from warmwire.core.close_codes import CloseCode
 from warmwire.core.errors import HandshakeError, ProtocolError
 from warmwire.core.events import (
@@ -1130,3 +1132,79 @@ def test_fragmented_messages_any_chunking(
         b"%d" % i for _, _, count in sent for i in range(count)
     ]
     assert all(opcode == OP_PONG for opcode, _, _ in pongs)
+
+
+# -- large messages: one chunk or two on the way out, any reads on the way in -------
+
+
+@pytest.mark.parametrize("role", ["client", "server"])
+def test_large_frames_leave_as_header_and_payload(role: str) -> None:
+    client, server = open_pair()
+    sender = client if role == "client" else server
+    for size, chunks in ((frame_format.SPLIT_AT - 1, 1), (frame_format.SPLIT_AT, 2)):
+        payload = random.Random(size).randbytes(size)
+        sender.send_message(payload)
+        out = sender.chunks_to_send()
+        assert len(out) == chunks
+        assert len(out[-1]) >= size
+        assert parse_frames(b"".join(out)) == [(OP_BINARY, True, payload)]
+        receiver = server if sender is client else client
+        assert feed(receiver, *(bytes(c) for c in out)) == [Message(payload)]
+
+
+def test_a_payload_read_whole_is_delivered_without_a_copy() -> None:
+    client, _ = open_pair()
+    payload = random.Random(1).randbytes(100_000)
+    wire = frame(OP_BINARY, payload, mask=None)
+    header, body = wire[: len(wire) - len(payload)], wire[len(wire) - len(payload) :]
+    events = feed(client, header, body)
+    assert events == [Message(payload)]
+    assert isinstance(events[0], Message)
+    assert events[0].data is body  # the read itself: not copied, not a view
+
+
+MASKING_PATHS = {
+    "c": {},
+    "numpy": {"_apply_mask": None},
+    "pure": {"_apply_mask": None, "HAVE_NUMPY": False},
+}
+LARGE = st.sampled_from([65536, 100_000, frame_format.SPLIT_AT]) | st.integers(0, 300_000)
+
+
+@st.composite
+def large_messages(draw: st.DrawFn) -> bytes | str:
+    size = draw(LARGE)
+    if draw(st.booleans()):
+        return random.Random(draw(st.integers(0, 2**32))).randbytes(size)
+    return ("aé€" * (size // 6 + 1))[: size // 2]
+
+
+@pytest.mark.parametrize("path", sorted(MASKING_PATHS))
+@given(st.lists(large_messages(), min_size=1, max_size=3), st.data())
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+def test_large_messages_any_reads_every_masking_path(
+    path: str, sent: list[bytes | str], data: st.DataObject
+) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in MASKING_PATHS[path].items():
+            patch.setattr(masking, name, value)
+        client, server = open_pair()
+        for sender, receiver in ((client, server), (server, client)):
+            boundaries = []
+            stream = b""
+            for message in sent:
+                sender.send_message(message)
+                stream += b"".join(sender.chunks_to_send())
+                boundaries.append(len(stream))
+            events: list[Event] = []
+            for chunk in split(data.draw, stream, boundaries):
+                events += feed(receiver, chunk)
+            assert events == [Message(m) for m in sent]
+            # Views of reads are joined or copied before delivery: never handed out.
+            assert [type(e.data) for e in events if isinstance(e, Message)] == [
+                type(m) for m in sent
+            ]

@@ -73,7 +73,8 @@ class _Protocol:
         self._out: list[bytes | bytearray] = []  # chunks: a 1 MB frame is not copied
         self._events: collections.deque[Event] = collections.deque()
         self._buf = bytearray()
-        self._parts: list[bytes | bytearray] = []
+        # A message's payload so far: bytes, or views of reads that are bytes (immutable).
+        self._parts: list[bytes | bytearray | memoryview] = []
         self._text: codecs.IncrementalDecoder | None = None
         self._text_parts: list[str] = []
         self._message_opcode = 0  # TEXT or BINARY while a message is being received
@@ -197,11 +198,15 @@ class _Protocol:
                 chunk = view[pos : pos + take]
                 pos += take
                 key = self._frame_key
+                data: bytes | bytearray | memoryview
                 if key is not None:
                     turn = self._frame_offset % 4
-                    data: bytes | bytearray = masking.mask(chunk, key[turn:] + key[:turn])
+                    data = masking.mask(chunk, key[turn:] + key[:turn])
+                elif isinstance(read := view.obj, bytes):
+                    # An immutable read is kept, not copied: whole, or a view of its payload.
+                    data = read if take == end else chunk
                 else:
-                    data = bytes(chunk)
+                    data = bytes(chunk)  # the receive buffer, which changes: copied
                 self._frame_offset += take
                 self._frame_left -= take
                 self._on_data(data, self._frame_fin and not self._frame_left)
@@ -249,7 +254,7 @@ class _Protocol:
         else:
             self._message_opcode = opcode
 
-    def _on_data(self, data: bytes | bytearray, fin: bool) -> None:
+    def _on_data(self, data: bytes | bytearray | memoryview, fin: bool) -> None:
         self._size += len(data)
         if self._message_opcode == frames.Opcode.TEXT:
             if fin and self._text is None:
@@ -275,9 +280,9 @@ class _Protocol:
             parts, self._parts = self._parts, []
             self._end_message(b"".join(parts))
 
-    def _deliver_text(self, data: bytes | bytearray) -> None:
+    def _deliver_text(self, data: bytes | bytearray | memoryview) -> None:
         try:
-            text = data.decode("utf-8")
+            text = str(data, "utf-8")
         except UnicodeDecodeError:
             raise frames.FrameError(1007, "text message is not valid UTF-8") from None
         self._end_message(text)
