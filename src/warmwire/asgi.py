@@ -24,7 +24,7 @@ request instead, and ``teardown()`` is the host application's to call
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 import anyio
@@ -186,6 +186,11 @@ class AsgiChannel:
         except OSError:
             # The client went away; recv() reports the disconnect.
             pass
+
+    async def send_many(self, data: Sequence[bytes | str]) -> None:
+        # ASGI has one event per message; the server decides how they are written.
+        for item in data:
+            await self.send(item)
 
     async def start_close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         if self.closed is not None:

@@ -138,3 +138,47 @@ async def test_batches_of_up_to_max_batch_size(
     assert [r["i"] for r in results] == list(range(10))
     assert [r["request_id"] for r in results] == [f"r{i}" for i in range(10)]
     assert [r["batch"] for r in results] == [1, 4, 4, 4, 4, 4, 4, 4, 4, 1]
+
+
+class Relay(runner.App, app_id="test/relay"):
+    """An async handler that holds input 0 until ``first`` opens and input 2 until
+    ``third`` opens; the others it answers at once."""
+
+    def __init__(self) -> None:
+        self.first: anyio.Event | None = None
+        self.third: anyio.Event | None = None
+
+    @runner.realtime("/async", buffering=60)
+    async def run(self, inp: dict[str, Any]) -> dict[str, Any]:
+        gate = {0: self.first, 2: self.third}.get(inp["i"])
+        if gate is not None:
+            await gate.wait()
+        return {"i": inp["i"]}
+
+
+async def test_a_ready_result_does_not_wait_behind_a_slow_handler_call(
+    wait_until: Callable[..., Any], only_session: Callable[..., Any]
+) -> None:
+    """Results of a backlog may leave together, but only within COALESCE_WINDOW: a
+    result must reach the client while the next input's handler call still awaits."""
+    app = Relay()
+    app.first, app.third = anyio.Event(), anyio.Event()
+    async with runner.serve(app, insecure_no_auth=True) as server:
+        try:
+            with anyio.fail_after(TIMEOUT):
+                async with warmwire.realtime_async(
+                    "test/relay", url=server.url, path="/async"
+                ) as conn:
+                    session = await only_session(server)
+                    for i in range(4):
+                        await conn.send({"i": i})
+                    await wait_until(lambda: session.received == 4, what="the runner read all 4")
+                    # Input 1 is taken with 2 and 3 waiting behind it: a backlog.
+                    app.first.set()
+                    assert await conn.recv() == {"i": 0}
+                    assert await conn.recv() == {"i": 1}  # while input 2's call still waits
+                    app.third.set()
+                    assert [await conn.recv() for _ in range(2)] == [{"i": 2}, {"i": 3}]
+        finally:
+            app.first.set()
+            app.third.set()

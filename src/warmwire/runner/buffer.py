@@ -90,6 +90,10 @@ class DropOldestBuffer(Generic[T]):
         """Wait for at least one item; take up to ``max_items``. ``[]`` once closed and empty."""
         if not await self.wait():
             return []
+        return self.take(max_items)
+
+    def take(self, max_items: int = 1) -> list[T]:
+        """Take up to ``max_items`` without waiting (``[]`` when empty)."""
         batch = []
         for _ in range(min(max_items, len(self._items))):
             item, size = self._items.popleft()

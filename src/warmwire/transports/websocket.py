@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import cast
 
 import anyio
@@ -35,6 +35,9 @@ from warmwire.transports.asyncio_stream import AsyncioStream
 from warmwire.transports.send_lock import SendLock
 
 RECEIVE_SIZE = 256 * 1024
+COALESCE_BYTES = 64 * 1024
+"""Frames waiting to go out are joined into one write up to this size; larger ones
+are written apart rather than copied."""
 _STREAM_GONE = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 
 
@@ -127,6 +130,16 @@ class AsyncWebSocket:
         async with self._send_lock:
             self._protocol.send_message(data)
             await self._write_pending()
+
+    async def send_many(self, data: Sequence[bytes | str]) -> None:
+        """Send several messages, in order; small ones leave in one write."""
+        async with self._send_lock:
+            try:
+                for item in data:
+                    self._protocol.send_message(item)
+            finally:
+                # Those framed before a ProtocolError (the connection closing) still go.
+                await self._write_pending()
 
     def push_messages(self, on_message: Callable[[bytes | str], None]) -> bool:
         """Hand every message to ``on_message`` as soon as it is read; ``False`` if unsupported.
@@ -328,6 +341,9 @@ class AsyncWebSocket:
         from the release of the lock.
         """
         while chunks := self._protocol.chunks_to_send():
+            if len(chunks) > 1 and sum(map(len, chunks)) <= COALESCE_BYTES:
+                # Several small frames: one write (under trio, one checkpoint).
+                chunks = [b"".join(chunks)]
             for chunk in chunks:
                 await self._write(chunk)
 
