@@ -34,6 +34,9 @@ from anyio.abc import SocketAttribute
 READ_LIMIT = 1024 * 1024
 """Unread bytes at which the socket stops being read (the peer then waits)."""
 
+LARGE_WRITE = 64 * 1024
+"""Writes from this size on are passed to asyncio as views (see ``send()``)."""
+
 Receiver = Callable[[bytes | None], None]
 """Takes each chunk read in push mode; ``None`` once at EOF or when the connection is lost."""
 
@@ -142,7 +145,9 @@ class AsyncioStream(anyio.abc.ByteStream):
             raise anyio.ClosedResourceError
         if protocol.lost or self._transport.is_closing():
             raise anyio.BrokenResourceError from protocol.error
-        self._transport.write(item)
+        # asyncio keeps what the socket did not take as data[sent:]: a view of a
+        # large payload makes that slice free (bytes would be copied twice).
+        self._transport.write(memoryview(item) if len(item) >= LARGE_WRITE else item)
         if protocol.yield_on_send:
             # A task sending in a loop to a fast reader must still let other tasks,
             # and its own cancellation, run: every second send in a row yields.

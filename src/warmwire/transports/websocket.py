@@ -344,6 +344,12 @@ class AsyncWebSocket:
             if len(chunks) > 1 and sum(map(len, chunks)) <= COALESCE_BYTES:
                 # Several small frames: one write (under trio, one checkpoint).
                 chunks = [b"".join(chunks)]
+            elif len(chunks) > 1 and isinstance(self._stream, AsyncioStream):
+                # A large frame's header and payload: hand the first to asyncio at
+                # once, and wait (flow control, a yield) on the last one only.
+                for chunk in chunks[:-1]:
+                    self._stream.write_nowait(chunk)
+                chunks = chunks[-1:]
             for chunk in chunks:
                 await self._write(chunk)
 
