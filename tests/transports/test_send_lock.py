@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import anyio
+import anyio.abc
 import anyio.lowlevel
 import pytest
 
@@ -52,6 +53,16 @@ async def _writer(lock: SendLock, entered: list[str], name: str, scope: anyio.Ca
             await anyio.lowlevel.checkpoint()
 
 
+async def _queue_two(
+    tg: anyio.abc.TaskGroup, lock: SendLock, entered: list[str], gone: anyio.CancelScope
+) -> None:
+    """With the lock held: queue a waiter in ``gone``, then another one, "next"."""
+    tg.start_soon(_writer, lock, entered, "cancelled", gone)
+    await anyio.wait_all_tasks_blocked()
+    tg.start_soon(_writer, lock, entered, "next", anyio.CancelScope())
+    await anyio.wait_all_tasks_blocked()
+
+
 async def test_a_cancelled_waiter_leaves_the_queue() -> None:
     lock = SendLock()
     entered: list[str] = []
@@ -59,10 +70,7 @@ async def test_a_cancelled_waiter_leaves_the_queue() -> None:
     with anyio.fail_after(TIMEOUT):
         async with anyio.create_task_group() as tg:
             async with lock:
-                tg.start_soon(_writer, lock, entered, "cancelled", gone)
-                await anyio.wait_all_tasks_blocked()
-                tg.start_soon(_writer, lock, entered, "next", anyio.CancelScope())
-                await anyio.wait_all_tasks_blocked()
+                await _queue_two(tg, lock, entered, gone)
                 gone.cancel()
                 await anyio.wait_all_tasks_blocked()
     assert entered == ["next"]
@@ -76,10 +84,7 @@ async def test_a_waiter_cancelled_as_the_lock_reaches_it_passes_it_on() -> None:
     with anyio.fail_after(TIMEOUT):
         async with anyio.create_task_group() as tg:
             async with lock:
-                tg.start_soon(_writer, lock, entered, "cancelled", gone)
-                await anyio.wait_all_tasks_blocked()
-                tg.start_soon(_writer, lock, entered, "next", anyio.CancelScope())
-                await anyio.wait_all_tasks_blocked()
+                await _queue_two(tg, lock, entered, gone)
             # The lock was just handed to the first waiter: cancel it before it runs.
             gone.cancel()
         async with lock:  # not lost: free again once every waiter is done
