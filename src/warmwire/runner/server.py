@@ -28,7 +28,7 @@ from anyio.streams.tls import TLSListener
 
 from warmwire.auth.runner_auth import RunnerAuth
 from warmwire.core.close_codes import CloseCode
-from warmwire.core.endpoint import parse_app_id
+from warmwire.core.endpoint import Endpoint, parse_app_id
 from warmwire.core.envelope import unauthorized_message
 from warmwire.core.errors import ConfigurationError, ProtocolError
 from warmwire.core.events import BadRequest, HttpRequest, UpgradeRequest
@@ -80,6 +80,18 @@ class RunnerConfig:
     storm) slows itself down, not them.  A connection takes a turn only once
     its request is complete, so one that sends it slowly holds none.
     """
+    max_refusal_rate: float | None = 200.0
+    """Token refusals answered per second, after a burst of 50 ms worth; ``None``: no bound.
+
+    Past the burst (10 refusals at the default rate), a refused connection
+    waits, outside its turn and costing no CPU, before its ``Unauthorized``
+    message: a flood of bad tokens, or a fleet reconnecting in a loop with an
+    expired one, is then answered at this pace instead of taking the event
+    loop (and, on a shared machine, the cores) from the sessions; a client
+    that retries only after its answer retries no faster.  Rare refusals are
+    answered at once, and authorised connections never wait here.  The burst
+    is kept small on purpose: a large one is a flood at full speed.
+    """
 
 
 class Runner:
@@ -108,6 +120,15 @@ class Runner:
         self._session_ended = anyio.Event()
         self._opening = 0
         self._ids = itertools.count(1)
+        self._endpoints: dict[str, Endpoint] = {}
+        """Each route's endpoint, for the token check (parsed once, not per connection)."""
+        self._refused_unauthorized = self.metrics.refused.labels("unauthorized")
+        rate = self.config.max_refusal_rate
+        if rate is not None and rate <= 0:
+            raise ConfigurationError(
+                f"max_refusal_rate must be above 0 (refusals per second) or None, not {rate}"
+            )
+        self._refusals = None if rate is None else Pacer(rate, burst=max(1, round(rate / 20)))
 
     @property
     def ready(self) -> bool:
@@ -153,7 +174,8 @@ class Runner:
             yield
         finally:
             self._opening -= 1
-            self._notify_session_ended()
+            if self.draining:  # only a drain waits for it; a flood of refusals need not wake anyone
+                self._notify_session_ended()
 
     def _notify_session_ended(self) -> None:
         self._session_ended.set()
@@ -166,6 +188,7 @@ class Runner:
             ServerProtocol(max_message_size=self.config.max_message_size),
             close_timeout=self.config.close_timeout,
         )
+        closed = False
         try:
             request = None
             with anyio.move_on_after(self.config.handshake_timeout):
@@ -177,14 +200,16 @@ class Runner:
             elif isinstance(request, HttpRequest):
                 status, body, content_type = self.http(request)
                 await ws.respond(status, body, (("content-type", content_type),))
+                closed = True
             elif isinstance(request, UpgradeRequest):
-                await self._upgrade(ws, request)
+                closed = await self._upgrade(ws, request)
         except Exception:
             # One connection's failure must not reach the accept loop's task group:
             # that would stop the runner for every other session.
             log.exception("connection failed with an unexpected error")
         finally:
-            await ws.aclose_transport()
+            if not closed:  # respond() and a refusal's aclose() have closed it already
+                await ws.aclose_transport()
 
     def http(self, request: HttpRequest) -> tuple[int, bytes, str]:
         """Plain HTTP routes: token service, health, readiness, metrics."""
@@ -228,26 +253,29 @@ class Runner:
             )
         return admit(self.router, request.target, request.subprotocols)
 
-    async def _upgrade(self, ws: AsyncWebSocket, request: UpgradeRequest) -> None:
+    async def _upgrade(self, ws: AsyncWebSocket, request: UpgradeRequest) -> bool:
+        """Serve an upgrade; ``True`` when it ended with the transport closed."""
         with self.opening():
             async with self._handshakes:
                 decision = self.admit(request)
                 if isinstance(decision, Refused):
                     self.metrics.refused.labels(str(decision.status)).inc()
                     await ws.respond(decision.status, decision.body)
-                    return
+                    return True
                 await ws.accept(decision.subprotocol)
                 problem = self.credentials_problem(decision, request.header("authorization"))
-                if problem is not None:
-                    await ws.send(unauthorized_message(problem))
             if problem is not None:
-                # Outside the turn: waiting for the client's close reply costs no CPU.
+                # Outside the turn: the pace and the client's close reply cost no CPU.
+                if self._refusals is not None and not self.draining:
+                    await self._refusals.wait()
+                await ws.send(unauthorized_message(problem))
                 await ws.aclose(CloseCode.POLICY_VIOLATION, "Unauthorized")
-                return
+                return True
             keepalive = None
             if self.config.ping_interval is not None:
                 keepalive = functools.partial(self._keepalive, ws)
             await self.run_session(self.new_session(ws, decision), decision, keepalive)
+            return False
 
     def new_session(self, channel: Channel, decision: Admitted) -> Session:
         """A session for an admitted, authorised connection, whichever front door it came in."""
@@ -338,13 +366,55 @@ class Runner:
         if auth is None:
             return None
         route = decision.route
-        endpoint = parse_app_id(route.app.app_id, route.config.path)
+        endpoint = self._endpoints.get(route.url_path)
+        if endpoint is None:
+            endpoint = parse_app_id(route.app.app_id, route.config.path)
+            self._endpoints[route.url_path] = endpoint
         reason = auth.check(endpoint, decision.token, authorization)
         if reason is not None:
             # The reason never contains the token or a secret.
-            self.metrics.refused.labels("unauthorized").inc()
+            self._refused_unauthorized.inc()
             log.info("refused path=%s reason=%s", route.url_path, reason)
         return reason
+
+
+class Pacer:
+    """Lets callers through at ``rate`` per second after a burst of ``burst``, in order.
+
+    A virtual-schedule token bucket (GCRA): each caller is given the next slot
+    and sleeps until it.  At most ``max_waiting`` callers wait at once; beyond,
+    callers go through at once, so that a flood opening connections faster
+    than they are answered cannot hold an unbounded number of them open here.
+    """
+
+    def __init__(self, rate: float, *, burst: int = 1, max_waiting: int = 1024) -> None:
+        if rate <= 0 or burst < 1 or max_waiting < 0:
+            raise ConfigurationError(
+                f"a pace needs rate > 0, burst >= 1 and max_waiting >= 0, not rate={rate}, "
+                f"burst={burst}, max_waiting={max_waiting}"
+            )
+        self.interval = 1.0 / rate
+        self.burst = burst
+        self.max_waiting = max_waiting
+        self.waiting = 0
+        self._next: float | None = None
+        """The schedule's end: when the caller after the last one given a slot may go."""
+
+    async def wait(self) -> None:
+        """Return when this caller's slot comes (at once within the burst)."""
+        now = anyio.current_time()
+        end = now if self._next is None else max(self._next, now)
+        at = end + self.interval - self.burst * self.interval
+        if at > now and self.waiting >= self.max_waiting:
+            return  # too many waiting already: answer now, take no slot
+        self._next = end + self.interval
+        if at <= now:
+            return
+        self.waiting += 1
+        try:
+            await anyio.sleep_until(at)
+        finally:
+            self.waiting -= 1
 
 
 @attrs.frozen(slots=True)
