@@ -80,10 +80,10 @@ class RunnerConfig:
     storm) slows itself down, not them.  A connection takes a turn only once
     its request is complete, so one that sends it slowly holds none.
     """
-    max_refusal_rate: float | None = 200.0
+    max_refusal_rate: float | None = 100.0
     """Token refusals answered per second, after a burst of 50 ms worth; ``None``: no bound.
 
-    Past the burst (10 refusals at the default rate), a refused connection
+    Past the burst (5 refusals at the default rate), a refused connection
     waits, outside its turn and costing no CPU, before its ``Unauthorized``
     message: a flood of bad tokens, or a fleet reconnecting in a loop with an
     expired one, is then answered at this pace instead of taking the event
