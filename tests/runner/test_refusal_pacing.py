@@ -22,7 +22,7 @@ from warmwire.auth.tokens import TokenIssuer
 from warmwire.core.errors import ConfigurationError
 from warmwire.examples.echo import Echo
 from warmwire.runner import RunnerConfig, RunningServer
-from warmwire.runner.server import Pacer
+from warmwire.runner.pacing import Pacer
 
 pytestmark = pytest.mark.anyio
 

@@ -36,6 +36,7 @@ from warmwire.core.protocol import DEFAULT_MAX_MESSAGE_SIZE, ServerProtocol
 from warmwire.runner.app import App
 from warmwire.runner.handlers import Handler, Mode
 from warmwire.runner.metrics import CONTENT_TYPE, Metrics
+from warmwire.runner.pacing import Pacer
 from warmwire.runner.routing import Admitted, Refused, Router, admit, refusal
 from warmwire.runner.session import Channel, Session, SessionLimits
 from warmwire.runner.workers import WorkerPool
@@ -268,8 +269,11 @@ class Runner:
                 # Outside the turn: the pace and the client's close reply cost no CPU.
                 if self._refusals is not None and not self.draining:
                     await self._refusals.wait()
-                await ws.send(unauthorized_message(problem))
-                await ws.aclose(CloseCode.POLICY_VIOLATION, "Unauthorized")
+                await ws.aclose(
+                    CloseCode.POLICY_VIOLATION,
+                    "Unauthorized",
+                    last_message=unauthorized_message(problem),  # one write for both
+                )
                 return True
             keepalive = None
             if self.config.ping_interval is not None:
@@ -376,45 +380,6 @@ class Runner:
             self._refused_unauthorized.inc()
             log.info("refused path=%s reason=%s", route.url_path, reason)
         return reason
-
-
-class Pacer:
-    """Lets callers through at ``rate`` per second after a burst of ``burst``, in order.
-
-    A virtual-schedule token bucket (GCRA): each caller is given the next slot
-    and sleeps until it.  At most ``max_waiting`` callers wait at once; beyond,
-    callers go through at once, so that a flood opening connections faster
-    than they are answered cannot hold an unbounded number of them open here.
-    """
-
-    def __init__(self, rate: float, *, burst: int = 1, max_waiting: int = 1024) -> None:
-        if rate <= 0 or burst < 1 or max_waiting < 0:
-            raise ConfigurationError(
-                f"a pace needs rate > 0, burst >= 1 and max_waiting >= 0, not rate={rate}, "
-                f"burst={burst}, max_waiting={max_waiting}"
-            )
-        self.interval = 1.0 / rate
-        self.burst = burst
-        self.max_waiting = max_waiting
-        self.waiting = 0
-        self._next: float | None = None
-        """The schedule's end: when the caller after the last one given a slot may go."""
-
-    async def wait(self) -> None:
-        """Return when this caller's slot comes (at once within the burst)."""
-        now = anyio.current_time()
-        end = now if self._next is None else max(self._next, now)
-        at = end + self.interval - self.burst * self.interval
-        if at > now and self.waiting >= self.max_waiting:
-            return  # too many waiting already: answer now, take no slot
-        self._next = end + self.interval
-        if at <= now:
-            return
-        self.waiting += 1
-        try:
-            await anyio.sleep_until(at)
-        finally:
-            self.waiting -= 1
 
 
 @attrs.frozen(slots=True)

@@ -186,19 +186,38 @@ class AsyncWebSocket:
             await self._write_pending()
         await self._pong.wait()
 
-    async def start_close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
-        """Send the close frame; the task reading ``recv()`` sees the handshake finish."""
+    async def start_close(
+        self,
+        code: int = CloseCode.NORMAL,
+        reason: str = "",
+        *,
+        last_message: bytes | str | None = None,
+    ) -> None:
+        """Send the close frame; the task reading ``recv()`` sees the handshake finish.
+
+        ``last_message`` is sent just before the close frame, in the same write.
+        """
         async with self._send_lock:
             self._close_started = True
+            if last_message is not None:
+                self._protocol.send_message(last_message)
             self._protocol.close(code, reason)
             await self._write_pending()
 
-    async def aclose(self, code: int = CloseCode.NORMAL, reason: str = "") -> Closed:
+    async def aclose(
+        self,
+        code: int = CloseCode.NORMAL,
+        reason: str = "",
+        *,
+        last_message: bytes | str | None = None,
+    ) -> Closed:
         """Close the connection: closing handshake (bounded by ``close_timeout``), then the stream.
 
-        Only for a caller that owns reading; messages still in flight are discarded.
+        Only for a caller that owns reading; messages still in flight are
+        discarded.  ``last_message`` goes out with the close frame (see
+        :meth:`start_close`).
         """
-        await self.start_close(code, reason)
+        await self.start_close(code, reason, last_message=last_message)
         with anyio.move_on_after(self._close_timeout, shield=True):
             while self._closed is None:
                 await self._receive_once()
