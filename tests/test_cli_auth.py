@@ -145,3 +145,55 @@ def test_serve_with_signing_key_round_trips(keydir: Path) -> None:
         assert proc.stdout is not None
         proc.stdout.close()
     assert SECRET not in logs
+
+
+@pytest.fixture(params=["0", "0.5"])
+def paced_runner(keydir: Path, request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
+    """``warmwire serve --max-refusal-rate R`` verifying tokens; yields (R, its URL)."""
+    args = ["serve", "warmwire.examples.echo:Echo", "--port", "0", "--verify-key"]
+    proc = subprocess.Popen(
+        [*CLI, *args, str(keydir / "signing.pem.pub"), "--max-refusal-rate", request.param],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=ENV,
+    )
+    output = LineReader(proc)
+    try:
+        yield request.param, output.wait_for(URL_LINE).group(1)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        output.finish()
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+
+@pytest.mark.anyio
+async def test_serve_max_refusal_rate(paced_runner: tuple[str, str]) -> None:
+    """``--max-refusal-rate R``: past the burst (one refusal at 0.5/s), the next bad
+    token's refusal waits for its slot, 1/R seconds on; 0 turns the pace off."""
+    rate, url = paced_runner
+
+    async def refused_after() -> float:
+        started = anyio.current_time()
+        with pytest.raises(warmwire.UnauthorizedError):
+            async with warmwire.realtime_async("warmwire/echo", url=url, token="bad") as conn:
+                await conn.recv()
+        return anyio.current_time() - started
+
+    with anyio.fail_after(20):
+        await refused_after()  # the burst
+        waited = await refused_after()
+    # At 0 the runner starts and refuses (a pace of 0/s would be a configuration
+    # error: 0 must mean none).  At 0.5/s the pace guarantees a lower bound: it
+    # sleeps until the slot, 2 s after the first refusal's.
+    if rate != "0":
+        assert waited >= 1.5
+
+
+def test_serve_max_refusal_rate_must_be_a_rate() -> None:
+    done = run_cli("serve", "warmwire.examples.echo:Echo", "--max-refusal-rate", "-1")
+    assert done.returncode == 2
+    assert "--max-refusal-rate" in done.stderr
+    assert ">= 0" in done.stderr

@@ -113,6 +113,15 @@ def _add_serve(subparsers: Any) -> None:
         metavar="SECONDS",
         help="keepalive ping period; 0 disables keepalive pings (default %(default)s)",
     )
+    serve.add_argument(
+        "--max-refusal-rate",
+        type=_rate,
+        default=100.0,
+        metavar="PER_SECOND",
+        help="token refusals answered per second past a short burst; a flood of bad tokens "
+        "waits its turn instead of slowing the sessions; 0 disables the pace "
+        "(default %(default)s)",
+    )
     _add_auth_options(serve)
     _add_backend(serve)
     serve.add_argument(
@@ -158,6 +167,7 @@ async def _serve_until_signal(args: argparse.Namespace, apps: list[type[App]]) -
         auth=_runner_auth(args),
         max_message_size=args.max_message_size,
         ping_interval=args.ping_interval or None,
+        max_refusal_rate=args.max_refusal_rate or None,
     ) as server:
         cold_start = server.cold_start or 0.0
         # Scripts and tests read this line to find the runner: keep its shape.
@@ -361,6 +371,16 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number per second") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -484,6 +504,7 @@ def _add_token_server(subparsers: Any) -> None:
     server.set_defaults(handler=_token_server, verify_key=None, jwks_url=None, leeway=5.0)
     server.set_defaults(insecure_no_auth=False, uds=None, log_level="info")
     server.set_defaults(max_message_size=DEFAULT_MAX_MESSAGE_SIZE, ping_interval=20.0)
+    server.set_defaults(max_refusal_rate=100.0)
 
 
 def _token_server(args: argparse.Namespace) -> int:
