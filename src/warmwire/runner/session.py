@@ -162,8 +162,9 @@ class Session:
         self._last_input = time.monotonic()
         self._scope: anyio.CancelScope | None = None
         self._read_scope: anyio.CancelScope | None = None
-        self._reply_now: Callable[[bytes | str], None] | None = None
         """Set while the reading task waits for the connection (its deadline is the timeout)."""
+        self._reply_now: Callable[[bytes | str], None] | None = None
+        """How error replies go out from a pushing channel's read callback."""
 
     @property
     def dropped(self) -> int:
@@ -364,7 +365,7 @@ class Session:
             if not waiting.cancel_called:
                 held = outbox[:]
                 outbox.clear()
-                await self._send_many(held)
+                await self._send_now(held)
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(send_late)
@@ -378,7 +379,7 @@ class Session:
                 self._outbox = None
             waiting.cancel()  # stops the wait only: a late send under way finishes first
         if outbox:
-            await self._send_many(outbox)
+            await self._send_now(outbox)
 
     async def _run_stream(self) -> None:
         """One call of a client-streaming or bidirectional handler over the inputs to come."""
@@ -494,9 +495,10 @@ class Session:
         if self._outbox is not None:
             self._outbox.append(data)
         else:
-            await self._send_many(data)
+            await self._send_now(data)
 
-    async def _send_many(self, data: bytes | str | list[bytes | str]) -> None:
+    async def _send_now(self, data: bytes | str | list[bytes | str]) -> None:
+        """Send one message, or a list of them in as few writes as possible."""
         # No cancel scope per message (that is the hot path): _watch_sends
         # notices a send that has been stuck for longer than send_timeout.
         self._sends_pending += 1
