@@ -148,6 +148,7 @@ class WarmwireASGI:
             channel = AsgiChannel(receive, send)
             reason = self.runner.credentials_problem(decision, request.header("authorization"))
             if reason is not None:
+                await self.runner.pace_refusal()
                 await channel.send(unauthorized_message(reason))
                 await channel.start_close(CloseCode.POLICY_VIOLATION, "Unauthorized")
                 return

@@ -139,6 +139,26 @@ async def test_tokens_and_unauthorized(door: str) -> None:
 
 
 @pytest.mark.anyio
+async def test_token_refusals_are_paced(door: str) -> None:
+    """Every front door answers bad tokens at ``max_refusal_rate`` past the burst."""
+    auth = RunnerAuth.create(signing_key=load_signing_key(generate_signing_key()))
+    async with served(door, auth=auth, max_refusal_rate=2.0) as url:  # burst of 1
+
+        async def refused_after() -> float:
+            started = anyio.current_time()
+            async with warmwire.realtime_async("test/lab", url=url, token="forged") as conn:
+                with pytest.raises(warmwire.UnauthorizedError):
+                    await conn.recv()
+            return anyio.current_time() - started
+
+        with anyio.fail_after(20):
+            await refused_after()
+            # The pace sleeps until the next slot, 0.5 s after the first one's:
+            # a lower bound it guarantees, whatever the machine's speed.
+            assert await refused_after() >= 0.4
+
+
+@pytest.mark.anyio
 async def test_health_ready_metrics_and_host_routes(door: str) -> None:
     async with served(door, insecure_no_auth=True) as url:
         http = url.replace("ws://", "http://")

@@ -267,8 +267,7 @@ class Runner:
                 problem = self.credentials_problem(decision, request.header("authorization"))
             if problem is not None:
                 # Outside the turn: the pace and the client's close reply cost no CPU.
-                if self._refusals is not None and not self.draining:
-                    await self._refusals.wait()
+                await self.pace_refusal()
                 await ws.aclose(
                     CloseCode.POLICY_VIOLATION,
                     "Unauthorized",
@@ -280,6 +279,15 @@ class Runner:
                 keepalive = functools.partial(self._keepalive, ws)
             await self.run_session(self.new_session(ws, decision), decision, keepalive)
             return False
+
+    async def pace_refusal(self) -> None:
+        """Wait for this token refusal's turn (``max_refusal_rate``), then answer it.
+
+        Called outside the handshake turn: the wait costs no CPU.  Not paced while
+        draining, when every connection is being let go anyway.
+        """
+        if self._refusals is not None and not self.draining:
+            await self._refusals.wait()
 
     def new_session(self, channel: Channel, decision: Admitted) -> Session:
         """A session for an admitted, authorised connection, whichever front door it came in."""
