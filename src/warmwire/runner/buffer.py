@@ -14,8 +14,7 @@ from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
 
 import anyio
-
-from warmwire.transports.asyncio_stream import running_on_asyncio
+import sniffio
 
 T = TypeVar("T")
 
@@ -27,8 +26,19 @@ class _Event(Protocol):
 
 def _event_class() -> Callable[[], _Event]:
     # The buffer makes an event per wait, i.e. per message.  anyio.Event() looks
-    # the backend up each time; asyncio's own Event is the same thing without that.
-    return asyncio.Event if running_on_asyncio() else anyio.Event
+    # the backend up and wraps the loop's own event each time; the loop's own
+    # Event is the same thing without that.
+    try:
+        library = sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        library = None  # made outside a running loop: anyio finds it at the first wait
+    if library == "asyncio":
+        return asyncio.Event
+    if library == "trio":
+        import trio  # running, so installed; imported here because it is optional
+
+        return trio.Event
+    return anyio.Event
 
 
 class DropOldestBuffer(Generic[T]):

@@ -204,7 +204,11 @@ class Session:
             # new scope per message is not (this is the hot path).
             with anyio.CancelScope() as scope:
                 while True:
-                    scope.deadline = self._read_deadline()
+                    # Set only when it changes: even setting math.inf costs a deadline
+                    # update in the event loop, per message.
+                    deadline = self._read_deadline()
+                    if deadline != scope.deadline:
+                        scope.deadline = deadline
                     self._read_scope = scope
                     item = await channel.recv()
                     self._read_scope = None
@@ -212,7 +216,8 @@ class Session:
                         self.closed = item
                         self.buffer.close()
                         return
-                    scope.deadline = math.inf  # never cut a send in _accept halfway
+                    if scope.deadline != math.inf:
+                        scope.deadline = math.inf  # never cut a send in _accept halfway
                     await self._accept(item)
             self._read_scope = None
             if self._closing:
