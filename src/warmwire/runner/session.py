@@ -200,15 +200,11 @@ class Session:
             self._reply_now = channel.send_nowait
             channel.push_messages(self._accept_pushed)
         while True:
-            # One cancel scope for many messages: moving its deadline is cheap, a
-            # new scope per message is not (this is the hot path).
-            with anyio.CancelScope() as scope:
+            # One cancel scope, and one deadline, for many messages: inputs do not
+            # move it (that would be an update in the event loop per message);
+            # when it passes, the session is idle only if no input came since.
+            with anyio.CancelScope(deadline=self._read_deadline()) as scope:
                 while True:
-                    # Set only when it changes: even setting math.inf costs a deadline
-                    # update in the event loop, per message.
-                    deadline = self._read_deadline()
-                    if deadline != scope.deadline:
-                        scope.deadline = deadline
                     self._read_scope = scope
                     item = await channel.recv()
                     self._read_scope = None
@@ -216,9 +212,11 @@ class Session:
                         self.closed = item
                         self.buffer.close()
                         return
-                    if scope.deadline != math.inf:
-                        scope.deadline = math.inf  # never cut a send in _accept halfway
-                    await self._accept(item)
+                    problem = self._take(item)
+                    if problem is not None:  # rare: an error reply to send
+                        deadline, scope.deadline = scope.deadline, math.inf
+                        await self._error(*problem)  # never cut halfway by the deadline
+                        scope.deadline = min(deadline, self._close_deadline)  # if we closed
             self._read_scope = None
             if self._closing:
                 return  # the client never answered our close; give up on it
@@ -238,11 +236,6 @@ class Session:
         if timeout is None:
             return math.inf
         return anyio.current_time() + timeout - (time.monotonic() - self._last_input)
-
-    async def _accept(self, item: bytes | str) -> None:
-        problem = self._take(item)
-        if problem is not None:
-            await self._error(*problem)
 
     def _accept_pushed(self, item: bytes | str) -> None:
         problem = self._take(item)
