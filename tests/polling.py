@@ -6,6 +6,7 @@ its ``conftest.py``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import anyio
@@ -21,3 +22,17 @@ async def wait_until(
             await anyio.sleep(0.005)
         return
     raise AssertionError(f"{what}: not reached within {within}s")
+
+
+def wait_until_sync(
+    predicate: Callable[[], bool],
+    what: str = "condition",
+    within: float = 10.0,
+    every: float = 0.01,
+) -> None:
+    """:func:`wait_until` for synchronous tests (a cluster's processes, a Ray deployment)."""
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what}: not reached within {within}s")
+        time.sleep(every)  # no event to wait on: re-check every ``every`` seconds

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import importlib.util
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 from anyio.from_thread import start_blocking_portal
 
 import warmwire
+from polling import wait_until_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "scale/whoami"
@@ -64,11 +66,7 @@ def start_cluster(tmp_path: Path) -> Iterator[Any]:
         yield cluster
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)  # bounded polling
+wait_until = functools.partial(wait_until_sync, within=20)
 
 
 def mint(cluster: Any) -> str:

@@ -19,8 +19,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -35,6 +34,7 @@ import ray
 from ray import serve
 
 import warmwire
+from polling import wait_until_sync
 from warmwire.auth.runner_auth import RunnerAuth
 from warmwire.auth.tokens import generate_signing_key, load_signing_key
 from warmwire.examples.ray_echo import ReplicaEcho
@@ -138,11 +138,8 @@ def ray_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeCluster
         )
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 60, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"not in {timeout}s: {what}"
-        time.sleep(0.05)  # bounded polling on an observable condition
+# Each check asks Ray's controller: not more often than every 50 ms.
+wait_until = functools.partial(wait_until_sync, within=60, every=0.05)
 
 
 def test_health_and_readiness_through_the_proxy(ray_serve: ServeCluster) -> None:
@@ -259,7 +256,7 @@ def test_killed_replica_new_sessions_still_served(ray_serve: ServeCluster) -> No
     def replacement_serves() -> bool:
         return new_session_served() and served_after_kill[-1] not in seen
 
-    wait_until(replacement_serves, timeout=120, what="the replacement replica serving")
+    wait_until(replacement_serves, within=120, what="the replacement replica serving")
     wait_until(lambda: ray_serve.running_replicas() == 2, what="2 replicas running again")
     for n in range(10):
         assert one_session(ray_serve, token, n)["replica"] != victim
