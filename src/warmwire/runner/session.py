@@ -240,11 +240,9 @@ class Session:
     def _accept_pushed(self, item: bytes | str) -> None:
         problem = self._take(item)
         if problem is not None:
-            code, reason = problem
-            self.metrics.errors.labels(code.value).inc()
             assert self._reply_now is not None, "inputs come without a task only when pushed"
             try:
-                self._reply_now(error_message(code, reason))
+                self._reply_now(self._error_message(*problem))
             except ProtocolError:
                 log.debug("%s: connection closing, an error reply was not sent", self.name)
 
@@ -478,8 +476,12 @@ class Session:
         await self._error(ErrorCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
 
     async def _error(self, code: ErrorCode, reason: str) -> None:
+        await self._send(self._error_message(code, reason))
+
+    def _error_message(self, code: ErrorCode, reason: str) -> str:
+        """The ``x-fal-error`` message to send, counted."""
         self.metrics.errors.labels(code.value).inc()
-        await self._send(error_message(code, reason))
+        return error_message(code, reason)
 
     async def _close(self, code: int, reason: str) -> None:
         if not self._closing:
