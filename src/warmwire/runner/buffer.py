@@ -14,7 +14,8 @@ from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
 
 import anyio
-import sniffio
+
+from warmwire.transports.asyncio_stream import current_async_library
 
 T = TypeVar("T")
 
@@ -28,10 +29,7 @@ def _event_class() -> Callable[[], _Event]:
     # The buffer makes an event per wait, i.e. per message.  anyio.Event() looks
     # the backend up and wraps the loop's own event each time; the loop's own
     # Event is the same thing without that.
-    try:
-        library = sniffio.current_async_library()
-    except sniffio.AsyncLibraryNotFoundError:
-        library = None  # made outside a running loop: anyio finds it at the first wait
+    library = current_async_library()  # None outside a loop: anyio finds it at the first wait
     if library == "asyncio":
         return asyncio.Event
     if library == "trio":

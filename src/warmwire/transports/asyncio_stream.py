@@ -327,9 +327,14 @@ async def create_unix_listener(path: str) -> AsyncioListener:
     return AsyncioListener(server, connections)
 
 
+def current_async_library() -> str | None:
+    """``"asyncio"`` or ``"trio"``: the event loop running the current task (``None``: none)."""
+    try:
+        return sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return None
+
+
 def running_on_asyncio() -> bool:
     """Whether the current task runs on asyncio (not trio)."""
-    try:
-        return sniffio.current_async_library() == "asyncio"
-    except sniffio.AsyncLibraryNotFoundError:
-        return False
+    return current_async_library() == "asyncio"
