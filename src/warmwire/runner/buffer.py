@@ -8,35 +8,14 @@ counted so that it is visible, never silent.
 
 from __future__ import annotations
 
-import asyncio
 import collections
-from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, TypeVar
 
 import anyio
 
-from warmwire.transports.asyncio_stream import current_async_library
+from warmwire.transports.eventloop import event_factory
 
 T = TypeVar("T")
-
-
-class _Event(Protocol):
-    def set(self) -> object: ...
-    async def wait(self) -> object: ...
-
-
-def _event_class() -> Callable[[], _Event]:
-    # The buffer makes an event per wait, i.e. per message.  anyio.Event() looks
-    # the backend up and wraps the loop's own event each time; the loop's own
-    # Event is the same thing without that.
-    library = current_async_library()  # None outside a loop: anyio finds it at the first wait
-    if library == "asyncio":
-        return asyncio.Event
-    if library == "trio":
-        import trio  # running, so installed; imported here because it is optional
-
-        return trio.Event
-    return anyio.Event
 
 
 class DropOldestBuffer(Generic[T]):
@@ -50,7 +29,7 @@ class DropOldestBuffer(Generic[T]):
         self.dropped = 0
         self.pending_bytes = 0
         self._items: collections.deque[tuple[T, int]] = collections.deque()
-        self._new_event = _event_class()
+        self._new_event = event_factory()
         self._ready = self._new_event()
         self._closed = False
 

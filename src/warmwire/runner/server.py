@@ -40,7 +40,7 @@ from warmwire.runner.pacing import Pacer
 from warmwire.runner.routing import Admitted, Refused, Router, admit, refusal
 from warmwire.runner.session import Channel, Session, SessionLimits
 from warmwire.runner.workers import WorkerPool
-from warmwire.transports import asyncio_stream
+from warmwire.transports import asyncio_stream, eventloop
 from warmwire.transports.websocket import AsyncWebSocket
 
 log = logging.getLogger("warmwire.runner")
@@ -459,7 +459,7 @@ class _QuietTLSListener(TLSListener):
 async def _listen(
     host: str, port: int, uds: str | None, ssl_context: ssl.SSLContext | None
 ) -> tuple[anyio.abc.Listener[Any], str, int | None]:
-    native = asyncio_stream.running_on_asyncio()
+    native = eventloop.on_asyncio()
     if uds is not None:
         if native:
             return await asyncio_stream.create_unix_listener(uds), f"ws+unix://{uds}", None

@@ -11,7 +11,6 @@ life of the process, asyncio or trio alike.
 
 from __future__ import annotations
 
-import asyncio
 import queue
 import threading
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from typing import Any, Generic, TypeVar
 
 import anyio
 
-from warmwire.transports.asyncio_stream import running_on_asyncio
+from warmwire.transports.eventloop import threadsafe
 
 T = TypeVar("T")
 
@@ -61,7 +60,7 @@ class WorkerPool:
         if len(self._threads) < self.size:
             self._start()
         done = anyio.Event()
-        job: _Job[T] = _Job(fn, args, _threadsafe(done.set))
+        job: _Job[T] = _Job(fn, args, threadsafe(done.set))
         self._jobs.put(job)
         with anyio.CancelScope(shield=True):
             await done.wait()
@@ -98,22 +97,3 @@ class WorkerPool:
                 job.wake()
             except RuntimeError:
                 pass  # the event loop is gone (closed, or the trio run ended): nobody waits
-
-
-def _threadsafe(callback: Callable[[], object]) -> Callable[[], None]:
-    """``callback``, callable from any thread: it runs on the current event loop."""
-    if not running_on_asyncio():
-        import trio
-
-        token = trio.lowlevel.current_trio_token()
-
-        def wake_trio() -> None:
-            token.run_sync_soon(callback)
-
-        return wake_trio
-    loop = asyncio.get_running_loop()
-
-    def wake_asyncio() -> None:
-        loop.call_soon_threadsafe(callback)
-
-    return wake_asyncio

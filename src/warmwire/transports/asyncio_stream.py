@@ -28,7 +28,6 @@ from typing import Any, cast
 
 import anyio
 import anyio.abc
-import sniffio
 from anyio.abc import SocketAttribute
 
 READ_LIMIT = 1024 * 1024
@@ -325,16 +324,3 @@ async def create_unix_listener(path: str) -> AsyncioListener:
     connections = _Connections()
     server = await asyncio.get_running_loop().create_unix_server(connections.factory, path)
     return AsyncioListener(server, connections)
-
-
-def current_async_library() -> str | None:
-    """``"asyncio"`` or ``"trio"``: the event loop running the current task (``None``: none)."""
-    try:
-        return sniffio.current_async_library()
-    except sniffio.AsyncLibraryNotFoundError:
-        return None
-
-
-def running_on_asyncio() -> bool:
-    """Whether the current task runs on asyncio (not trio)."""
-    return current_async_library() == "asyncio"

@@ -8,7 +8,7 @@ import anyio
 import anyio.abc
 
 from warmwire.core.endpoint import RunnerUrl
-from warmwire.transports import asyncio_stream
+from warmwire.transports import asyncio_stream, eventloop
 from warmwire.transports.base import ConnectOptions
 
 
@@ -23,7 +23,7 @@ class TcpTransport:
 
     async def connect(self, url: RunnerUrl, options: ConnectOptions) -> anyio.abc.ByteStream:
         # Both set TCP_NODELAY on the streams they create.
-        if asyncio_stream.running_on_asyncio():
+        if eventloop.on_asyncio():
             return await asyncio_stream.connect_tcp(url.host, url.port)
         return await anyio.connect_tcp(url.host, url.port)
 

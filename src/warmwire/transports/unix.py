@@ -8,7 +8,7 @@ import anyio
 import anyio.abc
 
 from warmwire.core.endpoint import RunnerUrl
-from warmwire.transports import asyncio_stream
+from warmwire.transports import asyncio_stream, eventloop
 from warmwire.transports.base import ConnectOptions
 
 
@@ -17,7 +17,7 @@ class UnixTransport:
 
     async def connect(self, url: RunnerUrl, options: ConnectOptions) -> anyio.abc.ByteStream:
         assert url.unix_path is not None
-        if asyncio_stream.running_on_asyncio():
+        if eventloop.on_asyncio():
             return await asyncio_stream.connect_unix(url.unix_path)
         return await anyio.connect_unix(url.unix_path)
 

@@ -1,0 +1,91 @@
+"""Which event loop runs the current task: the one place in warmwire that asks.
+
+warmwire runs under asyncio and trio.  Most code is written once on anyio;
+where the two loops differ enough to matter for speed (asyncio's native
+transports, each loop's own ``Event``, how a thread wakes the loop), the
+choice is made here, from :func:`current_library`, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Literal, Protocol
+
+import anyio
+import sniffio
+
+Library = Literal["asyncio", "trio"]
+
+
+class EventLike(Protocol):
+    """What :func:`event_factory`'s events offer: asyncio's, trio's and anyio's alike."""
+
+    def set(self) -> object: ...
+    def is_set(self) -> bool: ...
+    async def wait(self) -> object: ...
+
+
+def current_library() -> Library | None:
+    """``"asyncio"`` or ``"trio"``: the event loop running the current task (``None``: none)."""
+    try:
+        library = sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return None
+    return "trio" if library == "trio" else "asyncio"
+
+
+def on_asyncio() -> bool:
+    """Whether the current task runs on asyncio (not trio): native transports apply."""
+    return current_library() == "asyncio"
+
+
+def clock() -> Callable[[], float]:
+    """The running loop's own clock, the one its timeouts and deadlines are measured on.
+
+    Taken once (per runner, per session) and then called freely: asyncio's is
+    ``loop.time``, trio's ``trio.current_time``; both are monotonic seconds, so
+    durations measured on it are true durations, and deadlines computed from it
+    can be handed to ``anyio.CancelScope`` as they are.
+    """
+    if current_library() == "trio":
+        import trio  # running, so installed; imported here because it is optional
+
+        return trio.current_time
+    return asyncio.get_running_loop().time
+
+
+def event_factory() -> Callable[[], EventLike]:
+    """The cheapest event class for the running loop, for code that makes one per message.
+
+    ``anyio.Event()`` looks the backend up and wraps the loop's own event each
+    time; the loop's own class is the same thing without that.  Outside a loop
+    (construction before ``run``), anyio's, which finds the loop at the first wait.
+    """
+    library = current_library()
+    if library == "asyncio":
+        return asyncio.Event
+    if library == "trio":
+        import trio
+
+        return trio.Event
+    return anyio.Event
+
+
+def threadsafe(callback: Callable[[], object]) -> Callable[[], None]:
+    """``callback``, callable from any thread: it runs soon on the current event loop."""
+    if current_library() == "trio":
+        import trio
+
+        token = trio.lowlevel.current_trio_token()
+
+        def wake_trio() -> None:
+            token.run_sync_soon(callback)
+
+        return wake_trio
+    loop = asyncio.get_running_loop()
+
+    def wake_asyncio() -> None:
+        loop.call_soon_threadsafe(callback)
+
+    return wake_asyncio
