@@ -224,7 +224,7 @@ def verdict(result: dict[str, Any]) -> list[str]:
 
 async def _attempt(url: str, token: str) -> str:
     """One upgrade with a bad token; how it ended (``refused_1008`` is the documented way)."""
-    from warmwire.core.handshake import build_target
+    from warmwire.core.request_target import build_target
 
     parts = urlsplit(url)
     assert parts.hostname is not None

@@ -574,7 +574,7 @@ def _take_frame(buffer: bytearray) -> tuple[int, bytes] | None:
 async def _open(args: argparse.Namespace) -> tuple[Any, Callable[[], Any]]:
     """A session of the worker's client kind: (connection, its async close)."""
     if args.client == "raw":
-        from warmwire.core.handshake import build_target
+        from warmwire.core.request_target import build_target
 
         path = f"/{APP}{ENDPOINT}"
         target = build_target(path, token=args.token, max_buffering=MAX_BUFFERING)

@@ -33,7 +33,7 @@ import attrs
 from warmwire.core.close_codes import CloseCode
 from warmwire.core.envelope import unauthorized_message
 from warmwire.core.events import Closed, HttpRequest, Initiator, UpgradeRequest
-from warmwire.core.handshake import parse_subprotocols
+from warmwire.core.handshake_headers import parse_subprotocols
 from warmwire.runner.app import App
 from warmwire.runner.routing import Refused
 from warmwire.runner.server import Runner, RunnerConfig, check_auth_configured, instantiate_apps

@@ -35,12 +35,12 @@ from warmwire.core.events import (
     Rejected,
     UpgradeRequest,
 )
-from warmwire.core.handshake import rejection_error
 from warmwire.core.protocol import (
     MAX_REJECT_BODY,
     ClientProtocol,
     ServerProtocol,
     State,
+    rejection_error,
 )
 
 TARGET = "/acme/stylize/realtime?fal_jwt_token=tok"
@@ -1208,3 +1208,41 @@ def test_large_messages_any_reads_every_masking_path(
             assert [type(e.data) for e in events if isinstance(e, Message)] == [
                 type(m) for m in sent
             ]
+
+
+# -- rejection_error ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "hint"),
+    [
+        (404, "check the app id, the path and the runner URL"),
+        (401, "check your credentials"),
+        (403, "check your credentials"),
+        (503, "retry shortly or use another runner"),
+        (500, "check the runner's logs"),
+        (400, "check the runner's logs"),
+    ],
+)
+def test_rejection_error_messages(status: int, hint: str) -> None:
+    body = b'{"detail": "nope"}'
+    error = rejection_error(Rejected(status, (("content-type", "application/json"),), body))
+    assert isinstance(error, HandshakeError)
+    assert error.status_code == status
+    assert error.body == body
+    message = str(error)
+    assert f"HTTP {status}" in message
+    assert '{"detail": "nope"}' in message
+    assert message.endswith(hint)
+
+
+def test_rejection_error_with_undecodable_body() -> None:
+    error = rejection_error(Rejected(502, (), b"\xff\xfebad"))
+    assert "HTTP 502" in str(error)
+    assert "bad" in str(error)
+    assert error.body == b"\xff\xfebad"
+
+
+def test_handshake_error_defaults() -> None:
+    error = HandshakeError("boom")
+    assert (error.status_code, error.body) == (0, b"")

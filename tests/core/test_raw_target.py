@@ -6,7 +6,7 @@ import pytest
 
 from warmwire.core.endpoint import parse_app_id, parse_runner_url
 from warmwire.core.errors import ConfigurationError
-from warmwire.core.handshake import build_target, check_raw_path
+from warmwire.core.request_target import build_target, check_raw_path
 from warmwire.core.spec import ConnectionSpec
 
 

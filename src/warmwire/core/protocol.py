@@ -41,7 +41,7 @@ from warmwire.core.events import (
     Rejected,
     UpgradeRequest,
 )
-from warmwire.core.handshake import parse_subprotocols
+from warmwire.core.handshake_headers import parse_subprotocols
 
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 MAX_REQUEST_BODY = 64 * 1024
@@ -448,6 +448,24 @@ class ClientProtocol(_Protocol):
         self._events.append(
             Rejected(self._reject.status_code, self._reject.headers, bytes(self._reject_body))
         )
+
+
+def rejection_error(rejected: Rejected) -> HandshakeError:
+    """The error a client raises when the runner answers the upgrade with HTTP."""
+    body = rejected.body.decode("utf-8", "replace")
+    hints = {
+        404: "check the app id, the path and the runner URL",
+        401: "check your credentials",
+        403: "check your credentials",
+        503: "the runner is at capacity or draining; retry shortly or use another runner",
+    }
+    hint = hints.get(rejected.status_code, "check the runner's logs")
+    return HandshakeError(
+        f"the runner refused the WebSocket upgrade with HTTP {rejected.status_code}: {body}; "
+        f"{hint}",
+        status_code=rejected.status_code,
+        body=rejected.body,
+    )
 
 
 class ServerProtocol(_Protocol):

@@ -6,8 +6,8 @@ import attrs
 
 from warmwire.core.endpoint import Endpoint, RunnerUrl
 from warmwire.core.events import Headers
-from warmwire.core.handshake import build_target
 from warmwire.core.protocol import DEFAULT_MAX_MESSAGE_SIZE, ClientProtocol
+from warmwire.core.request_target import build_target
 
 
 @attrs.frozen(slots=True)

@@ -11,7 +11,7 @@ server, on whatever path it dials::
 from __future__ import annotations
 
 from warmwire import runner
-from warmwire.core.handshake import MAX_BUFFERING
+from warmwire.core.request_target import MAX_BUFFERING
 
 
 class RawEcho(runner.App, app_id="warmwire/raw-echo"):

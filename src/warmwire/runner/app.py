@@ -9,7 +9,7 @@ import attrs
 
 from warmwire.core.endpoint import DEFAULT_PATH, normalize_path, parse_app_id
 from warmwire.core.errors import ConfigurationError
-from warmwire.core.handshake import MAX_BUFFERING, MIN_BUFFERING
+from warmwire.core.request_target import MAX_BUFFERING, MIN_BUFFERING
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -17,7 +17,8 @@ from warmwire.codecs.base import Codec
 from warmwire.codecs.callables import codec_from_callables
 from warmwire.codecs.identity import IDENTITY, IdentityCodec
 from warmwire.core.errors import ConfigurationError
-from warmwire.core.handshake import choose_subprotocol, parse_target
+from warmwire.core.handshake_headers import choose_subprotocol
+from warmwire.core.request_target import parse_target
 from warmwire.plugins import PluginError, codecs, get_codec
 from warmwire.runner.app import App, EndpointConfig
 

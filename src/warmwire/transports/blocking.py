@@ -16,8 +16,7 @@ import time
 
 from warmwire.core.close_codes import CloseCode
 from warmwire.core.events import Closed, Initiator, Message, Opened, Rejected
-from warmwire.core.handshake import rejection_error
-from warmwire.core.protocol import ClientProtocol, State
+from warmwire.core.protocol import ClientProtocol, State, rejection_error
 
 RECEIVE_SIZE = 256 * 1024
 

@@ -29,8 +29,7 @@ from warmwire.core.events import (
     Rejected,
     UpgradeRequest,
 )
-from warmwire.core.handshake import rejection_error
-from warmwire.core.protocol import ClientProtocol, ServerProtocol, State, _Protocol
+from warmwire.core.protocol import ClientProtocol, ServerProtocol, State, _Protocol, rejection_error
 from warmwire.transports.asyncio_stream import AsyncioStream
 from warmwire.transports.send_lock import SendLock
 

@@ -1,4 +1,4 @@
-"""Opening-handshake parameters (warmwire.core.handshake)."""
+"""The request target's realtime parameters (warmwire.core.request_target)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from warmwire.core.errors import ConfigurationError, HandshakeError, WarmwireError
-from warmwire.core.events import Rejected
-from warmwire.core.handshake import (
+from warmwire.core.errors import ConfigurationError, WarmwireError
+from warmwire.core.request_target import (
     BUFFERING_PARAM,
     MAX_BUFFERING,
     MIN_BUFFERING,
@@ -19,10 +18,7 @@ from warmwire.core.handshake import (
     RequestTarget,
     build_target,
     check_max_buffering,
-    choose_subprotocol,
-    parse_subprotocols,
     parse_target,
-    rejection_error,
 )
 
 # -- check_max_buffering ------------------------------------------------------------
@@ -212,89 +208,3 @@ def test_token_matches_the_standard_library_encoding(token: str) -> None:
     target = build_target("/a/b/realtime", token=token)
     query = urllib.parse.urlsplit(target).query
     assert urllib.parse.parse_qs(query, keep_blank_values=True)[TOKEN_PARAM] == [token]
-
-
-# -- subprotocols -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("values", "expected"),
-    [
-        ([], []),
-        ([""], []),
-        (["msgpack"], ["msgpack"]),
-        (["msgpack, json"], ["msgpack", "json"]),
-        (["msgpack,json,,cbor"], ["msgpack", "json", "cbor"]),
-        (["  cbor ,  json  "], ["cbor", "json"]),
-        (["json", "msgpack, cbor"], ["json", "msgpack", "cbor"]),
-        ([" , "], []),
-    ],
-)
-def test_parse_subprotocols(values: list[str], expected: list[str]) -> None:
-    assert parse_subprotocols(values) == expected
-
-
-@pytest.mark.parametrize(
-    ("offered", "known", "expected"),
-    [
-        (["msgpack", "json"], ["json", "msgpack"], "msgpack"),  # the client's order wins
-        (["zstd", "json"], ["msgpack", "json"], "json"),
-        (["zstd"], ["msgpack", "json"], None),
-        ([], ["msgpack"], None),
-        (["msgpack"], [], None),
-        (["MSGPACK"], ["msgpack"], None),  # names are case-sensitive tokens
-    ],
-)
-def test_choose_subprotocol(offered: list[str], known: list[str], expected: str | None) -> None:
-    assert choose_subprotocol(offered, known) == expected
-
-
-@given(
-    st.lists(st.sampled_from(["msgpack", "json", "cbor", "zstd", "x"]), max_size=6),
-    st.lists(st.sampled_from(["msgpack", "json", "cbor", "y"]), max_size=4),
-)
-@settings(max_examples=100, deadline=None)
-def test_choose_subprotocol_property(offered: list[str], known: list[str]) -> None:
-    chosen = choose_subprotocol(offered, known)
-    common = [name for name in offered if name in known]
-    assert chosen == (common[0] if common else None)
-    # Round trip through the header form.
-    assert parse_subprotocols([", ".join(offered)]) == offered
-
-
-# -- rejection_error ----------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("status", "hint"),
-    [
-        (404, "check the app id, the path and the runner URL"),
-        (401, "check your credentials"),
-        (403, "check your credentials"),
-        (503, "retry shortly or use another runner"),
-        (500, "check the runner's logs"),
-        (400, "check the runner's logs"),
-    ],
-)
-def test_rejection_error_messages(status: int, hint: str) -> None:
-    body = b'{"detail": "nope"}'
-    error = rejection_error(Rejected(status, (("content-type", "application/json"),), body))
-    assert isinstance(error, HandshakeError)
-    assert error.status_code == status
-    assert error.body == body
-    message = str(error)
-    assert f"HTTP {status}" in message
-    assert '{"detail": "nope"}' in message
-    assert message.endswith(hint)
-
-
-def test_rejection_error_with_undecodable_body() -> None:
-    error = rejection_error(Rejected(502, (), b"\xff\xfebad"))
-    assert "HTTP 502" in str(error)
-    assert "bad" in str(error)
-    assert error.body == b"\xff\xfebad"
-
-
-def test_handshake_error_defaults() -> None:
-    error = HandshakeError("boom")
-    assert (error.status_code, error.body) == (0, b"")

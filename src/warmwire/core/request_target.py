@@ -1,18 +1,17 @@
-"""The opening handshake's parameters: building them (client) and checking them (runner).
+"""The request target's realtime parameters: building them (client) and checking them (runner).
 
-The query string carries ``fal_jwt_token`` and ``max_buffering``; the
-``Sec-WebSocket-Protocol`` header may offer codec names.
+The query string carries ``fal_jwt_token`` and ``max_buffering``; a raw path
+(``ConnectionBuilder(raw_path=...)``) is sent as is.  The opening handshake's
+headers (subprotocols among them) are :mod:`warmwire.core.handshake_headers`.
 """
 
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Sequence
 
 import attrs
 
-from warmwire.core.errors import ConfigurationError, HandshakeError
-from warmwire.core.events import Rejected
+from warmwire.core.errors import ConfigurationError
 
 TOKEN_PARAM = "fal_jwt_token"
 BUFFERING_PARAM = "max_buffering"
@@ -92,35 +91,4 @@ def parse_target(target: str) -> RequestTarget:
         token=values.get(TOKEN_PARAM),
         max_buffering=None if buffering is None else check_max_buffering(buffering),
         query=query,
-    )
-
-
-def parse_subprotocols(header_values: Sequence[str]) -> list[str]:
-    """Split ``Sec-WebSocket-Protocol`` header values into the offered names, in order."""
-    return [name.strip() for value in header_values for name in value.split(",") if name.strip()]
-
-
-def choose_subprotocol(offered: Sequence[str], known: Sequence[str]) -> str | None:
-    """The first offered name the runner knows, as RFC 6455 asks, or ``None``."""
-    for name in offered:
-        if name in known:
-            return name
-    return None
-
-
-def rejection_error(rejected: Rejected) -> HandshakeError:
-    """The error a client raises when the runner answers the upgrade with HTTP."""
-    body = rejected.body.decode("utf-8", "replace")
-    hints = {
-        404: "check the app id, the path and the runner URL",
-        401: "check your credentials",
-        403: "check your credentials",
-        503: "the runner is at capacity or draining; retry shortly or use another runner",
-    }
-    hint = hints.get(rejected.status_code, "check the runner's logs")
-    return HandshakeError(
-        f"the runner refused the WebSocket upgrade with HTTP {rejected.status_code}: {body}; "
-        f"{hint}",
-        status_code=rejected.status_code,
-        body=rejected.body,
     )
