@@ -13,12 +13,11 @@ import pytest
 from fastapi import FastAPI
 
 import warmwire
+from helpers.asgi_servers import hypercorn_server, uvicorn_server
 from warmwire import asgi, runner
 from warmwire.auth.keys import ApiKey, KeyStore
 from warmwire.auth.runner_auth import RunnerAuth
 from warmwire.auth.tokens import generate_signing_key, load_signing_key
-
-from .uvicorn_thread import hypercorn_server, uvicorn_server
 
 DOORS = ["warmwire", "uvicorn", "hypercorn", "fastapi-mount"]
 

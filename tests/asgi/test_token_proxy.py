@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 import warmwire
+from helpers.asgi_servers import uvicorn_server
 from warmwire import runner
 from warmwire.auth.keys import ApiKey, KeyStore
 from warmwire.auth.runner_auth import RunnerAuth
@@ -17,8 +18,6 @@ from warmwire.auth.strategies import TokenFetchError
 from warmwire.auth.tokens import generate_signing_key, load_signing_key
 from warmwire.examples.echo import Echo
 from warmwire.proxy import TokenProxy
-
-from .uvicorn_thread import uvicorn_server
 
 KEY = "dev:s3cret"
 

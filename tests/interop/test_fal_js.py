@@ -32,7 +32,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from asgi.uvicorn_thread import uvicorn_server
+from helpers.asgi_servers import uvicorn_server
 from warmwire.proxy import Scope, TokenProxy
 
 from .harness import (

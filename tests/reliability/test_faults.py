@@ -24,7 +24,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import warmwire
-from polling import wait_until
+from helpers.polling import wait_until
 from warmwire import runner
 from warmwire.auth.runner_auth import RunnerAuth
 from warmwire.auth.tokens import TokenIssuer

@@ -33,7 +33,7 @@ import anyio
 import pytest
 
 import warmwire
-from polling import wait_until
+from helpers.polling import wait_until
 from warmwire import runner
 from warmwire.examples.echo import Echo
 from warmwire.runner import RunningServer

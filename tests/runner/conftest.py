@@ -23,7 +23,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-import polling
+from helpers import polling
 from warmwire.core.protocol import ClientProtocol
 from warmwire.runner import RunningServer, Session
 from warmwire.transports.websocket import AsyncWebSocket

@@ -20,7 +20,7 @@ import pytest
 from anyio.from_thread import start_blocking_portal
 
 import warmwire
-from polling import wait_until_sync
+from helpers.polling import wait_until_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "scale/whoami"

@@ -34,7 +34,7 @@ import ray
 from ray import serve
 
 import warmwire
-from polling import wait_until_sync
+from helpers.polling import wait_until_sync
 from warmwire.auth.runner_auth import RunnerAuth
 from warmwire.auth.tokens import generate_signing_key, load_signing_key
 from warmwire.examples.ray_echo import ReplicaEcho

@@ -1,7 +1,7 @@
 """Waiting, bounded, for a condition the runner exposes no event for (a session count, a counter).
 
-Imported by the tests of several folders (``tests/`` is on ``sys.path`` through
-its ``conftest.py``).
+Imported as ``helpers.polling`` by the tests of several folders (``tests/`` is on the
+import path through ``pythonpath`` in pyproject.toml).
 """
 
 from __future__ import annotations
