@@ -3,114 +3,29 @@
 from __future__ import annotations
 
 import io
-import os
-import queue
 import re
 import signal
-import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import attrs
 import pytest
 from rich.console import Console
 
 import warmwire
+from helpers.processes import RunnerProcess, run_cli, start_runner
 from warmwire.cli import UsageError, load_app, main
 from warmwire.demo import run_demo
 from warmwire.examples.echo import Echo
 
-CLI = [sys.executable, "-m", "warmwire.cli"]
-URL_LINE = re.compile(r"^warmwire runner listening on (\S+)$")
-ENV = {**os.environ, "COLUMNS": "120", "PYTHONUNBUFFERED": "1"}
-
-
-def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, *args], capture_output=True, text=True, timeout=timeout, env=ENV, check=False
-    )
-
-
-class LineReader:
-    """Reads a child's output on a thread so the test can wait for a line with a deadline."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        assert proc.stdout is not None
-        self._stream = proc.stdout
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        self.seen: list[str] = []
-        self._thread = threading.Thread(target=self._pump, daemon=True)
-        self._thread.start()
-
-    def _pump(self) -> None:
-        for line in self._stream:
-            self._lines.put(line.rstrip("\n"))
-        self._lines.put(None)
-
-    def wait_for(self, pattern: re.Pattern[str], timeout: float = 30) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while (remaining := deadline - time.monotonic()) > 0:
-            try:
-                line = self._lines.get(timeout=remaining)
-            except queue.Empty:
-                break
-            if line is None:
-                pytest.fail(f"the process ended before printing {pattern.pattern!r}:\n{self.text}")
-            self.seen.append(line)
-            if match := pattern.search(line):
-                return match
-        pytest.fail(f"no line matching {pattern.pattern!r} within {timeout}s:\n{self.text}")
-
-    def finish(self, timeout: float = 10) -> str:
-        """All the output, once the process has closed it."""
-        self._thread.join(timeout)
-        while True:
-            try:
-                line = self._lines.get_nowait()
-            except queue.Empty:
-                return self.text
-            if line is not None:
-                self.seen.append(line)
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.seen)
-
-
-@attrs.frozen
-class Served:
-    proc: subprocess.Popen[str]
-    url: str
-    output: LineReader
-
 
 @pytest.fixture
-def serve_echo(request: pytest.FixtureRequest) -> Iterator[Served]:
+def serve_echo(request: pytest.FixtureRequest) -> Iterator[RunnerProcess]:
     """``warmwire serve warmwire.examples.echo:Echo`` on a free port, under ``request.param``."""
     backend: str = request.param
     args = ["serve", "warmwire.examples.echo:Echo", "--insecure-no-auth", "--port", "0"]
-    proc = subprocess.Popen(
-        [*CLI, *args, "--backend", backend],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=ENV,
-    )
-    output = LineReader(proc)
-    try:
-        # Readiness is the printed URL line, not a sleep.
-        url = output.wait_for(URL_LINE).group(1)
-        yield Served(proc, url, output)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
-        output.finish()
-        assert proc.stdout is not None
-        proc.stdout.close()
+    with start_runner(*args, "--backend", backend) as served:
+        yield served
 
 
 # --- serve -------------------------------------------------------------------------------------
@@ -120,7 +35,7 @@ def serve_echo(request: pytest.FixtureRequest) -> Iterator[Served]:
 @pytest.mark.parametrize("serve_echo", ["asyncio", "trio"], indirect=True)
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_serve_round_trips_then_stops_cleanly_on_signal(
-    serve_echo: Served, signum: signal.Signals
+    serve_echo: RunnerProcess, signum: signal.Signals
 ) -> None:
     proc = serve_echo.proc
     assert serve_echo.url.startswith("ws://127.0.0.1:")

@@ -3,7 +3,6 @@ that verifies with the public key only (tokens minted by another process)."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import httpx
 import pytest
 
 import warmwire
-from test_cli import CLI, ENV, URL_LINE, LineReader, run_cli
+from helpers.processes import run_cli, start_runner
 from warmwire import runner
 from warmwire.auth.runner_auth import RunnerAuth
 from warmwire.examples.echo import Echo
@@ -35,23 +34,10 @@ def keydir(tmp_path: Path) -> Path:
 def token_server(keydir: Path) -> Iterator[str]:
     """``warmwire token-server`` in its own process; yields its ws:// URL."""
     args = ["token-server", "--port", "0", "--signing-key", str(keydir / "signing.pem")]
-    proc = subprocess.Popen(
-        [*CLI, *args, "--key-file", str(keydir / "keys.txt")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=ENV,
-    )
-    output = LineReader(proc)
-    try:
-        yield output.wait_for(URL_LINE).group(1)
-    finally:
-        proc.terminate()
-        assert proc.wait(10) == 0
-        logs = output.finish()
-        assert SECRET not in logs
-        assert proc.stdout is not None
-        proc.stdout.close()
+    with start_runner(*args, "--key-file", str(keydir / "keys.txt")) as served:
+        yield served.url
+        assert served.stop(timeout=10) == 0
+    assert SECRET not in served.output.text
 
 
 def test_keys_generate_refuses_to_overwrite(keydir: Path) -> None:
@@ -115,58 +101,26 @@ def test_token_command_mints_from_the_token_server(token_server: str) -> None:
 
 def test_serve_with_signing_key_round_trips(keydir: Path) -> None:
     args = ["serve", "warmwire.examples.echo:Echo", "--port", "0"]
-    proc = subprocess.Popen(
-        [
-            *CLI,
-            *args,
-            "--signing-key",
-            str(keydir / "signing.pem"),
-            "--key-file",
-            str(keydir / "keys.txt"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=ENV,
-    )
-    output = LineReader(proc)
-    try:
-        url = output.wait_for(URL_LINE).group(1)
+    keys = ["--signing-key", str(keydir / "signing.pem"), "--key-file", str(keydir / "keys.txt")]
+    with start_runner(*args, *keys) as served:
+        url = served.url
         with warmwire.realtime("warmwire/echo", url=url, key=f"dev:{SECRET}") as conn:
             conn.send({"n": 2})
             assert conn.recv(timeout=10) == {"n": 2}
         with warmwire.realtime("warmwire/echo", url=url) as conn:
             with pytest.raises(warmwire.UnauthorizedError, match="missing token"):
                 conn.recv(timeout=10)
-    finally:
-        proc.terminate()
-        assert proc.wait(10) == 0
-        logs = output.finish()
-        assert proc.stdout is not None
-        proc.stdout.close()
-    assert SECRET not in logs
+        assert served.stop(timeout=10) == 0
+    assert SECRET not in served.output.text
 
 
 @pytest.fixture(params=["0", "0.5"])
 def paced_runner(keydir: Path, request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
     """``warmwire serve --max-refusal-rate R`` verifying tokens; yields (R, its URL)."""
     args = ["serve", "warmwire.examples.echo:Echo", "--port", "0", "--verify-key"]
-    proc = subprocess.Popen(
-        [*CLI, *args, str(keydir / "signing.pem.pub"), "--max-refusal-rate", request.param],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=ENV,
-    )
-    output = LineReader(proc)
-    try:
-        yield request.param, output.wait_for(URL_LINE).group(1)
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        output.finish()
-        assert proc.stdout is not None
-        proc.stdout.close()
+    pace = ["--max-refusal-rate", request.param]
+    with start_runner(*args, str(keydir / "signing.pem.pub"), *pace, stop_timeout=10) as served:
+        yield request.param, served.url
 
 
 @pytest.mark.anyio

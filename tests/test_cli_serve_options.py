@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
-from test_cli import CLI, ENV, URL_LINE, LineReader, run_cli
+from helpers.processes import run_cli, start_runner
 from warmwire import ConnectionBuilder
 from warmwire.auth.strategies import NoAuth
 from warmwire.codecs import IdentityCodec
@@ -15,18 +13,9 @@ from warmwire.core.errors import ConnectionClosedError
 
 def test_serve_raw_echo_with_a_message_size_limit_and_no_keepalive() -> None:
     args = ["serve", "warmwire.examples.raw_echo:RawEcho", "--insecure-no-auth", "--port", "0"]
-    proc = subprocess.Popen(
-        [*CLI, *args, "--max-message-size", "10", "--ping-interval", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=ENV,
-    )
-    output = LineReader(proc)
-    try:
-        url = output.wait_for(URL_LINE).group(1)
+    with start_runner(*args, "--max-message-size", "10", "--ping-interval", "0") as served:
         builder = ConnectionBuilder(
-            app="any/app", url=url, codec=IdentityCodec(), auth=NoAuth(), raw_path="/"
+            app="any/app", url=served.url, codec=IdentityCodec(), auth=NoAuth(), raw_path="/"
         )
         with builder.connect() as conn:
             conn.send("0123456789")
@@ -35,13 +24,7 @@ def test_serve_raw_echo_with_a_message_size_limit_and_no_keepalive() -> None:
             with pytest.raises(ConnectionClosedError) as caught:
                 conn.recv(timeout=10)
             assert caught.value.code == 1009
-    finally:
-        proc.terminate()
-        proc.wait(15)
-        output.finish()
-        assert proc.stdout is not None
-        proc.stdout.close()
-    assert "Traceback" not in output.text
+    assert "Traceback" not in served.output.text
 
 
 @pytest.mark.parametrize(

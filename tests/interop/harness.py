@@ -1,8 +1,8 @@
 """What the interop tests share: keys, the app every peer talks to, a runner in a thread,
 and the Node.js drivers.
 
-The peers are the real official clients and runtime, installed by
-``tests/interop/setup.sh`` (``make test`` runs it): ``fal-client`` from PyPI (in
+The peers are the real official clients and runtime, installed by ``make interop-setup``
+(``tests/interop/setup.sh``; ``make test`` runs it): ``fal-client`` from PyPI (in
 the project venv), ``@fal-ai/client`` and ``playwright-core`` from npm (in
 ``tests/interop/js``), Debian's Chromium, and the ``fal`` runtime in its own venv
 (``tests/interop/.venv-fal``).  Nothing of the peers is patched: the Python
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import ssl
 import subprocess
 from collections.abc import Iterator, Mapping
@@ -28,6 +27,7 @@ import attrs
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from helpers.tools import require, require_node
 from warmwire import runner
 from warmwire.auth.keys import ApiKey, KeyStore
 from warmwire.auth.runner_auth import RunnerAuth
@@ -37,7 +37,8 @@ from warmwire.runner import RunningServer
 HERE = Path(__file__).resolve().parent
 JS_DIR = HERE / "js"
 FAL_VENV_PYTHON = HERE / ".venv-fal" / "bin" / "python"
-CHROMIUM = Path("/usr/bin/chromium")
+SETUP = "interop-setup"
+"""The make target that installs the peers."""
 
 KEY_ID = "interop"
 SECRET = "interop-s3cret"
@@ -162,8 +163,7 @@ def runner_in_thread(
 
 def node_command() -> list[str]:
     """``node`` with the global ``WebSocket`` @fal-ai/client uses (a flag before Node 22)."""
-    node = shutil.which("node")
-    assert node, "Node.js is not installed: the JavaScript interop tests need node (>= 20)"
+    node = require_node(SETUP)
     probe = subprocess.run(
         [node, "-e", "process.exit(typeof WebSocket === 'function' ? 0 : 1)"],
         capture_output=True,
@@ -179,10 +179,7 @@ def check_js_installed() -> None:
         for name in ("@fal-ai/client", "playwright-core", "esbuild")
         if not (JS_DIR / "node_modules" / name / "package.json").is_file()
     ]
-    assert not missing, (
-        f"npm packages {missing} are not installed in {JS_DIR}: run 'bash tests/interop/setup.sh' "
-        "(make test does)"
-    )
+    require(not missing, f"the npm packages {missing} in {JS_DIR}", SETUP)
 
 
 @attrs.frozen

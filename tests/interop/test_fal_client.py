@@ -37,7 +37,10 @@ import trustme
 
 from .harness import APP, HERE, KEY, KEY_ID, InteropRunner, runner_in_thread
 
-pytestmark = pytest.mark.timeout(60)  # fal-client's recv() has no timeout of its own
+pytestmark = [
+    pytest.mark.interop,
+    pytest.mark.timeout(60),  # fal-client's recv() has no timeout of its own
+]
 
 PNG_HEADER = b"\x89PNG\r\n\x1a\n\x00\x01\xff"
 

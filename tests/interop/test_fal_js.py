@@ -33,12 +33,13 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from helpers.asgi_servers import uvicorn_server
+from helpers.tools import require_chromium
 from warmwire.proxy import Scope, TokenProxy
 
 from .harness import (
-    CHROMIUM,
     JS_DIR,
     KEY,
+    SETUP,
     InteropRunner,
     NodeRun,
     errors,
@@ -47,6 +48,8 @@ from .harness import (
     run_node,
     runner_in_thread,
 )
+
+pytestmark = pytest.mark.interop
 
 ENDPOINT_URL = "wss://fal.run/interop/echo/realtime?fal_jwt_token=<jwt>"
 """What @fal-ai/client builds for ``interop/echo`` (the token itself is not recorded)."""
@@ -126,10 +129,7 @@ def backend(runner: InteropRunner, bundle_dir: Path) -> Starlette:
 
 
 def run_in_chromium(runner: InteropRunner, bundle_dir: Path) -> NodeRun:
-    assert CHROMIUM.exists(), (
-        f"{CHROMIUM} is missing: run 'bash tests/interop/setup.sh' (as root it installs "
-        "Debian's chromium; otherwise: sudo apt-get install -y chromium)"
-    )
+    require_chromium(SETUP)
     # The npm package is CommonJS: bundle it for the page as published, untouched.
     subprocess.run(
         [*node_command(), "bundle.js", str(bundle_dir / "fal-client.js")],
@@ -147,7 +147,9 @@ def run_in_chromium(runner: InteropRunner, bundle_dir: Path) -> NodeRun:
     return run
 
 
-@pytest.fixture(scope="module", params=["node", "chromium"])
+@pytest.fixture(
+    scope="module", params=["node", pytest.param("chromium", marks=pytest.mark.browser)]
+)
 def js_run(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[NodeRun, InteropRunner]:

@@ -4,8 +4,9 @@
 pinned in ``setup.sh``) and mounts the WebSocket endpoints fal generates as FastAPI routes
 under uvicorn on loopback.  It runs in its own venv (``tests/interop/.venv-fal``): fal
 requires ``pathspec<1`` and the project's mypy requires ``pathspec>=1``, so the two cannot
-share one environment.  If the fal package cannot be imported there, the tests skip with
-the import error; nothing else skips.
+share one environment.  If that venv is missing or the fal package cannot be imported
+there, the tests fail with the import error and the make target that builds the venv
+(``make interop-setup``); nothing skips.
 
 warmwire's async client (asyncio and trio) and blocking client send to it and read its
 results, its ``x-fal-error`` messages (``TIMEOUT``, ``INTERNAL_ERROR``) and its timings.
@@ -24,10 +25,13 @@ import orjson
 import pytest
 
 import warmwire
+from helpers.tools import require
 from warmwire.core.envelope import FalMessage, classify
 from warmwire.transports.websocket import AsyncWebSocket
 
-from .harness import FAL_VENV_PYTHON, HERE
+from .harness import FAL_VENV_PYTHON, HERE, SETUP
+
+pytestmark = pytest.mark.interop
 
 FAL_APP = "interop/fal"
 START_TIMEOUT = 60.0
@@ -39,9 +43,7 @@ IMPORT_ERROR = "INTEROP-IMPORT-ERROR "
 @pytest.fixture(scope="module")
 def fal_url() -> Iterator[str]:
     """Start the fal runtime app; yield the ``ws://127.0.0.1:PORT`` warmwire dials."""
-    assert FAL_VENV_PYTHON.exists(), (
-        f"{FAL_VENV_PYTHON} is missing: run 'bash tests/interop/setup.sh' (make test does)"
-    )
+    require(FAL_VENV_PYTHON.exists(), f"the fal runtime's venv ({FAL_VENV_PYTHON})", SETUP)
     process = subprocess.Popen(
         [str(FAL_VENV_PYTHON), str(HERE / "fal_runtime_app.py")],
         stdout=subprocess.PIPE,
@@ -69,7 +71,7 @@ def fal_url() -> Iterator[str]:
         log = "".join(line for line in output if "Python packages installed" not in line)
         if status and status[0].startswith(IMPORT_ERROR):
             # tests/interop/setup.sh builds the fal venv: without it the interop is unproven.
-            pytest.fail(status[0].removeprefix(IMPORT_ERROR) + "; run tests/interop/setup.sh")
+            pytest.fail(status[0].removeprefix(IMPORT_ERROR) + f"; run 'make {SETUP}'")
         assert status, f"the fal runtime app did not start within {START_TIMEOUT}s:\n{log}"
         yield f"ws://127.0.0.1:{status[0].removeprefix(READY)}"
     finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 import sys
 import textwrap
 import threading
@@ -18,7 +17,7 @@ import httpx
 import pytest
 
 import warmwire
-from test_cli import CLI, ENV, URL_LINE, LineReader
+from helpers.processes import ENV, start_runner
 from warmwire import runner
 from warmwire.core.events import HttpRequest
 
@@ -208,27 +207,9 @@ def test_sigterm_drains_in_flight_inputs_then_exits_0(tmp_path: Path, backend: s
     (tmp_path / "warmwire_slowdrain_app.py").write_text(SLOW_APP)
     pythonpath = ENV.get("PYTHONPATH")
     env = {**ENV, "PYTHONPATH": f"{tmp_path}:{pythonpath}" if pythonpath else str(tmp_path)}
-    proc = subprocess.Popen(
-        [
-            *CLI,
-            "serve",
-            "warmwire_slowdrain_app:SlowApp",
-            "--insecure-no-auth",
-            "--port",
-            "0",
-            "--backend",
-            backend,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
-    output = LineReader(proc)
-    try:
-        url = output.wait_for(URL_LINE).group(1)
-        http_url = url.replace("ws://", "http://", 1)
+    args = ["serve", "warmwire_slowdrain_app:SlowApp", "--insecure-no-auth", "--port", "0"]
+    with start_runner(*args, "--backend", backend, env=env, cwd=tmp_path) as served:
+        proc, url, http_url = served.proc, served.url, served.http_url
         assert httpx.get(f"{http_url}/ready", timeout=TIMEOUT).status_code == 200
         with warmwire.realtime("test/slowdrain", url=url) as conn:
             for i in range(5):
@@ -247,13 +228,7 @@ def test_sigterm_drains_in_flight_inputs_then_exits_0(tmp_path: Path, backend: s
             with pytest.raises(warmwire.ConnectionClosedError) as closed:
                 conn.recv(timeout=TIMEOUT)
         assert proc.wait(timeout=30) == 0  # within the default drain_timeout grace period
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
-        text = output.finish()
-        assert proc.stdout is not None
-        proc.stdout.close()
+    text = served.output.text
     assert results == [{"i": i, "request_id": f"r{i}"} for i in range(5)]
     assert closed.value.code == 1001
     assert "stopping" in text

@@ -5,7 +5,6 @@ In process (``runner.serve``) and under ``warmwire serve`` as a real subprocess.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -15,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import warmwire
-from test_cli import CLI, ENV, URL_LINE, LineReader
+from helpers.processes import start_runner
 from warmwire import runner
 from warmwire.examples.echo import Echo
 
@@ -105,27 +104,10 @@ async def test_metrics_move_with_traffic(
 
 @pytest.fixture
 def served_echo() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [*CLI, "serve", "warmwire.examples.echo:Echo", "--insecure-no-auth", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=ENV,
-    )
-    output = LineReader(proc)
-    try:
-        yield output.wait_for(URL_LINE).group(1)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
-            output.finish()
-            assert proc.stdout is not None
-            proc.stdout.close()
+    with start_runner(
+        "serve", "warmwire.examples.echo:Echo", "--insecure-no-auth", "--port", "0"
+    ) as served:
+        yield served.url
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])

@@ -17,40 +17,42 @@ The screenshot goes to the test's temporary directory;
 ``WARMWIRE_UPDATE_DOCS=1`` also writes it to ``docs/camera.png`` and the
 figures to ``docs/camera.json`` (what the README shows).
 
-Needs ``bash web/setup.sh --chromium`` (``make test`` runs it): the npm
-packages, the page's bundle, Chromium.
+Needs ``make web-setup`` (``bash web/setup.sh --chromium``; ``make test`` runs it):
+the npm packages, the page's bundle, Chromium.  Marked ``browser``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import queue
+import re
 import shutil
 import signal
 import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from helpers.processes import start_runner
+from helpers.tools import CHROMIUM
 from warmwire.web.server import BUNDLE
 
 from .fake_camera import write_face_clip
+
+pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
 DRIVER = WEB / "test" / "camera_page.mjs"
 DOCS = ROOT / "docs"
-CHROMIUM = Path("/usr/bin/chromium")
+PAGE_LINE = re.compile(r"^warmwire camera page on (\S+)")
 MEASURE = 300
 """Round trips the page measures p50/p95 over (10 s of a 30 fps camera)."""
 START_TIMEOUT = 120.0
 BROWSER_TIMEOUT = 300.0
-SETUP_HINT = "run 'bash web/setup.sh --chromium' (make test does)"
+SETUP_HINT = "run 'make web-setup' (bash web/setup.sh --chromium; make test runs it first)"
 
 
 def check_prerequisites() -> None:
@@ -72,57 +74,11 @@ def check_prerequisites() -> None:
 def page_url() -> Iterator[str]:
     """``warmwire demo --web --port 0`` in a subprocess; its page URL; stopped with SIGINT."""
     check_prerequisites()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    for name in ("WARMWIRE_KEY", "WARMWIRE_KEYS", "WARMWIRE_URL"):
-        env.pop(name, None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "warmwire", "demo", "--web", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    lines: queue.Queue[str | None] = queue.Queue()
-    stderr: list[str] = []
-
-    def read(stream: Any, sink: Any) -> None:
-        for line in stream:
-            sink(line)
-        if stream is proc.stdout:
-            lines.put(None)
-
-    readers = [
-        threading.Thread(target=read, args=(proc.stdout, lines.put), daemon=True),
-        threading.Thread(target=read, args=(proc.stderr, stderr.append), daemon=True),
-    ]
-    for reader in readers:
-        reader.start()
-    try:
-        url = None
-        output = []
-        while url is None:
-            try:
-                line = lines.get(timeout=START_TIMEOUT)
-            except queue.Empty:
-                pytest.fail(f"no page URL within {START_TIMEOUT}s; output: {output}")
-            if line is None:
-                pytest.fail(f"warmwire demo --web exited: {output}\n{''.join(stderr)[-3000:]}")
-            output.append(line)
-            if line.startswith("warmwire camera page on "):
-                url = line.split(" on ", 1)[1].strip()
-        yield url
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-        try:
-            code = proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            raise
-        for reader in readers:
-            reader.join(timeout=10)
-    assert code == 0, "".join(stderr)[-3000:]
+    args = ["demo", "--web", "--port", "0"]
+    with start_runner(*args, ready=PAGE_LINE, start_timeout=START_TIMEOUT) as served:
+        yield served.url
+        code = served.stop(signal.SIGINT, timeout=30)
+        assert code == 0, served.output.finish()[-3000:]
 
 
 @pytest.fixture(scope="module")

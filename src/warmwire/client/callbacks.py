@@ -102,6 +102,11 @@ class _CallbackCore:
             tg.cancel_scope.cancel()
 
     async def _deliver(self, obj: Any, tg: anyio.abc.TaskGroup) -> None:
+        """Send ``obj``, reconnecting once if the connection turns out to be over.
+
+        Nothing raised here may leave: an error escaping would end the whole
+        ``connect()`` block.  Each failure is one ``on_error`` event.
+        """
         for attempt in (1, 2):
             conn = await self._connection(tg)
             if conn is None:
@@ -133,6 +138,10 @@ class _CallbackCore:
             conn = await AsyncRealtimeConnection.open(self._resolved)
         except (HandshakeError, ConfigurationError, TimeoutError, OSError) as exc:
             await self._error(RealtimeError("CONNECTION_FAILED", str(exc) or type(exc).__name__))
+            return None
+        except Exception as exc:  # a transport or token-strategy plugin's own error
+            log.exception("opening a realtime connection failed unexpectedly")
+            await self._error(RealtimeError("CONNECTION_FAILED", repr(exc)))
             return None
         self.connections += 1
         self._conn = conn
@@ -166,6 +175,12 @@ class _CallbackCore:
                 except CodecError as exc:
                     await self._error(RealtimeError("INVALID_OUTPUT", str(exc)))
                     continue
+                except Exception as exc:
+                    # Not one message's problem (a plugin's bug?): end this connection,
+                    # the next send opens another.
+                    log.exception("reading a realtime connection failed unexpectedly")
+                    await self._error(RealtimeError("CONNECTION_FAILED", repr(exc)))
+                    return
                 if result is None:
                     return
                 await _call(self._on_result, result)
