@@ -10,6 +10,7 @@ runner with real time.
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,17 +24,19 @@ import warmwire
 from warmwire.auth.keys import ApiKey, KeyStore, parse_key
 from warmwire.auth.runner_auth import RunnerAuth
 from warmwire.auth.strategies import (
+    Credentials,
     KeyHeader,
     MintedToken,
     NoAuth,
     ProviderToken,
+    ProxyToken,
     StaticToken,
     TokenFetchError,
     UrlToken,
     strategy_from_options,
 )
 from warmwire.auth.tokens import TokenVerifier
-from warmwire.core.endpoint import parse_app_id
+from warmwire.core.endpoint import parse_app_id, parse_runner_url
 
 pytestmark = pytest.mark.anyio
 
@@ -496,3 +499,139 @@ async def test_runner_accepts_tokens_of_every_verify_key(
         stranger = Ed25519PrivateKey.generate()
         reason = await refusal(server.url, token=jwt.encode(claims, stranger, algorithm="EdDSA"))
         assert "signature is not valid" in reason
+
+
+# --- one flow, two drivers ----------------------------------------------------------------
+#
+# Each strategy writes how it gets a token once; the async client and the blocking
+# client drive that one flow.  Both sides must get an equally good token and fail
+# with the same words.
+
+
+async def both_sides(strategy_for_side: Callable[[], Any], url: str) -> tuple[Any, Any]:
+    """``(async outcome, blocking outcome)`` of fetching credentials with a fresh strategy
+    for each side: the credentials, or the exception raised."""
+    endpoint, runner_url = parse_app_id(APP), parse_runner_url(url)
+
+    async def on_the_loop() -> Any:
+        try:
+            return await strategy_for_side().credentials(endpoint, runner_url)
+        except Exception as exc:
+            return exc
+
+    def in_a_thread() -> Any:
+        try:
+            return strategy_for_side().credentials_sync(endpoint, runner_url)
+        except Exception as exc:
+            return exc
+
+    with anyio.fail_after(TIMEOUT * 2):
+        return await on_the_loop(), await anyio.to_thread.run_sync(in_a_thread)
+
+
+def async_provider(runner: Any) -> Callable[[str], Awaitable[str]]:
+    async def provider(path: str) -> str:
+        await anyio.lowlevel.checkpoint()
+        return str(runner.issue([path]))
+
+    return provider
+
+
+@pytest.mark.parametrize(
+    "kind", ["minted", "minted-elsewhere", "token-url", "sync-provider", "async-provider"]
+)
+async def test_each_flow_gets_the_same_token_from_both_sides(
+    auth_runner: Any, token_backend: Any, kind: str
+) -> None:
+    strategies: dict[str, Callable[[], Any]] = {
+        "minted": lambda: MintedToken(parse_key(KEY), 60),
+        "minted-elsewhere": lambda: MintedToken(
+            parse_key(KEY), 60, token_service=auth_runner.http_url
+        ),
+        "token-url": lambda: UrlToken(token_backend.url),
+        "sync-provider": lambda: ProviderToken(lambda path: str(auth_runner.issue([path]))),
+        "async-provider": lambda: ProviderToken(async_provider(auth_runner)),
+    }
+    on_loop, in_thread_ = await both_sides(strategies[kind], auth_runner.url)
+    assert isinstance(on_loop, Credentials), on_loop
+    assert isinstance(in_thread_, Credentials), in_thread_
+    claims = [auth_runner.decode(creds.token) for creds in (on_loop, in_thread_)]
+    assert [c["allowed_apps"] for c in claims] == [claims[0]["allowed_apps"]] * 2
+    assert [c["sub"] for c in claims] == [claims[0]["sub"]] * 2
+    for creds in (on_loop, in_thread_):
+        await echo(auth_runner.url, token=creds.token)
+
+
+async def test_minting_over_the_runners_unix_socket_from_both_sides(
+    signing_key: Ed25519PrivateKey, tmp_path: Any
+) -> None:
+    """A ``ws+unix://`` runner's token service is reached over that socket, both sides."""
+    from warmwire import runner
+    from warmwire.examples.echo import Echo
+
+    auth = RunnerAuth.create(keys=KeyStore([ApiKey("dev", "s3cret")]), signing_key=signing_key)
+    sock = tmp_path / "ww.sock"
+    async with runner.serve(Echo, uds=str(sock), config=runner.RunnerConfig(auth=auth)) as server:
+        on_loop, in_thread_ = await both_sides(lambda: MintedToken(parse_key(KEY), 60), server.url)
+        for creds in (on_loop, in_thread_):
+            assert isinstance(creds, Credentials), creds
+            await echo(server.url, token=creds.token)
+
+
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        pytest.param("refused-key", "the token service answered HTTP 401", id="minted-401"),
+        pytest.param("no-service", "HTTP 404", id="minted-no-such-service"),
+        pytest.param("backend-503", "answered HTTP 503", id="token-url-503"),
+        pytest.param("proxy-without-key", "answered HTTP 401", id="proxy-401"),
+        pytest.param("provider-raises", "backend down", id="provider-raises"),
+        pytest.param("provider-bytes", "returned bytes, not a token", id="provider-bytes"),
+        pytest.param("provider-none", "returned NoneType, not a token", id="provider-none"),
+        pytest.param("unreachable", "could not obtain a token: ConnectError", id="unreachable"),
+    ],
+)
+async def test_each_flow_fails_with_the_same_words_from_both_sides(
+    auth_runner: Any, token_backend: Any, kind: str, words: str
+) -> None:
+    def raises(path: str) -> str:
+        raise RuntimeError("backend down")
+
+    token_backend.status[0] = 503
+    strategies: dict[str, Callable[[], Any]] = {
+        "refused-key": lambda: MintedToken(parse_key("dev:wrong"), 60),
+        "no-service": lambda: MintedToken(
+            parse_key(KEY), 60, token_service=f"{auth_runner.http_url}/nowhere"
+        ),
+        "backend-503": lambda: UrlToken(token_backend.url),
+        # The runner's own service stands in for a proxy that forgot to add the key.
+        "proxy-without-key": lambda: ProxyToken(f"{auth_runner.http_url}/tokens/"),
+        "provider-raises": lambda: ProviderToken(raises),
+        "provider-bytes": lambda: ProviderToken(lambda path: b"token"),
+        "provider-none": lambda: ProviderToken(lambda path: None),
+        "unreachable": lambda: UrlToken(f"http://127.0.0.1:{closed_port()}/token"),
+    }
+    on_loop, in_thread_ = await both_sides(strategies[kind], auth_runner.url)
+    assert isinstance(on_loop, TokenFetchError), on_loop
+    assert isinstance(in_thread_, TokenFetchError), in_thread_
+    assert words in str(on_loop)
+    assert words in str(in_thread_)
+    if kind != "unreachable":  # there the cause's own text is httpx's, sync or async
+        assert str(on_loop) == str(in_thread_)
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+async def test_a_cached_token_is_shared_by_both_sides(auth_runner: Any, clock: Any) -> None:
+    """One cache, whichever side asks: a token fetched on the loop serves the thread."""
+    provider = CountingProvider(auth_runner, asynchronous=True)
+    strategy = ProviderToken(provider, expiration=100, clock=clock)
+    on_loop, in_thread_ = await both_sides(lambda: strategy, auth_runner.url)
+    assert on_loop == in_thread_
+    assert len(provider.calls) == 1

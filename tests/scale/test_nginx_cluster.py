@@ -21,6 +21,9 @@ from anyio.from_thread import start_blocking_portal
 
 import warmwire
 from helpers.polling import wait_until_sync
+from helpers.tools import require_nginx
+
+pytestmark = pytest.mark.scale
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "scale/whoami"
@@ -60,6 +63,7 @@ def anyio_backend() -> str:
 
 @contextlib.contextmanager
 def start_cluster(tmp_path: Path) -> Iterator[Any]:
+    require_nginx()
     (tmp_path / "scale_whoami.py").write_text(APP_SOURCE)
     env = {**cluster_mod.os.environ, "PYTHONPATH": str(tmp_path)}
     with cluster_mod.Cluster(2, "scale_whoami:App", env=env) as cluster:

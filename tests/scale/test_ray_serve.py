@@ -5,8 +5,8 @@ with Serve's HTTP proxy on 127.0.0.1; the replicas verify tokens with the public
 only, and the tokens come from ``warmwire token-server`` (a separate process), as in
 the nginx cluster.  Every result names the replica that served it (``ReplicaEcho``).
 
-Needs ``warmwire[ray]`` (``make test`` installs it); without Ray this module fails to
-import, loudly.
+Needs ``warmwire[ray]`` (``make test`` installs it with the venv); without Ray every
+test here fails saying so.  Marked ``scale``.
 """
 
 from __future__ import annotations
@@ -30,17 +30,29 @@ import fal_client
 import fal_client.client
 import httpx
 import pytest
-import ray
-from ray import serve
 
 import warmwire
 from helpers.polling import wait_until_sync
+from helpers.tools import require_ray
 from warmwire.auth.runner_auth import RunnerAuth
 from warmwire.auth.tokens import generate_signing_key, load_signing_key
 from warmwire.examples.ray_echo import ReplicaEcho
-from warmwire.integrations.ray import deployment
 
-pytestmark = pytest.mark.timeout(300)  # Ray's start-up is in the first test's budget
+# Importable without Ray, so that `pytest -m "not scale"` collects on a machine without
+# it; the tests then fail through _ray_is_installed, naming what installs it.
+RAY_MISSING: ImportError | None = None
+try:
+    import ray
+    from ray import serve
+
+    from warmwire.integrations.ray import deployment
+except ImportError as missing:
+    RAY_MISSING = missing
+
+pytestmark = [
+    pytest.mark.scale,
+    pytest.mark.timeout(300),  # Ray's start-up is in the first test's budget
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "warmwire/replica-echo"
@@ -86,6 +98,12 @@ class ServeCluster:
     def running_replicas(self) -> int:
         status = serve.status().applications[SERVE_APP].deployments[self.deployment_name]
         return int(status.replica_states.get("RUNNING", 0))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _ray_is_installed() -> None:
+    # Module scope: autouse fixtures run before the module's other ones (ray_serve).
+    require_ray(RAY_MISSING)
 
 
 @pytest.fixture(scope="module")
@@ -293,6 +311,6 @@ def test_without_ray_the_import_names_the_extra(monkeypatch: pytest.MonkeyPatch)
     import importlib
 
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
-    monkeypatch.delitem(sys.modules, "warmwire.integrations.ray")
+    monkeypatch.delitem(sys.modules, "warmwire.integrations.ray", raising=False)
     with pytest.raises(ImportError, match=r"pip install 'warmwire\[ray\]'"):
         importlib.import_module("warmwire.integrations.ray")

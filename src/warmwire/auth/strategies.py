@@ -13,8 +13,17 @@ import inspect
 import os
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Awaitable, Callable, Generator, Mapping
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Literal,
+    Protocol,
+    TypeAlias,
+    TypedDict,
+    TypeVar,
+    runtime_checkable,
+)
 
 import anyio
 import attrs
@@ -24,6 +33,10 @@ from warmwire.auth.keys import KEY_ENV, ApiKey, parse_key
 from warmwire.core.endpoint import Endpoint, RunnerUrl
 from warmwire.core.errors import ConfigurationError
 from warmwire.core.events import Headers
+
+if TYPE_CHECKING:
+    # Typing only: PEP 692's Unpack is in typing from 3.11, and warmwire supports 3.10.
+    from typing_extensions import Unpack
 
 
 @attrs.frozen(slots=True)
@@ -86,33 +99,128 @@ def _tls() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+_HTTP_TIMEOUT = 10.0
+"""Seconds for each token request: a token service that hangs must not hang the connect."""
+
+
 def runner_http_base(url: RunnerUrl) -> str:
     """The runner's plain-HTTP base URL (token service, health) for a WebSocket URL."""
     scheme = "https" if url.secure else "http"
     return f"{scheme}://{url.host_header}{url.prefix}"
 
 
-def _http_transport_kwargs(url: RunnerUrl) -> dict[str, Any]:
-    if url.unix_path is not None:
-        return {"transport": httpx.HTTPTransport(uds=url.unix_path)}
-    return {}
-
-
-def _async_http_transport_kwargs(url: RunnerUrl) -> dict[str, Any]:
-    if url.unix_path is not None:
-        return {"transport": httpx.AsyncHTTPTransport(uds=url.unix_path)}
-    return {}
-
-
 class TokenFetchError(ConfigurationError):
     """A token could not be obtained; the message says from where and why."""
+
+
+# --- token flows: each written once, driven by blocking code and by async code ----------
+#
+# As httpx's ``Auth.auth_flow``: a flow is a generator that yields what it needs done
+# (an HTTP request, a call of the user's provider) and receives the answer; it returns
+# the token.  ``drive_sync`` answers with blocking I/O, ``drive_async`` with async I/O
+# (asyncio or trio), so the steps, their order and their errors exist once.
+
+
+@attrs.frozen(slots=True)
+class HttpCall:
+    """An HTTP request a flow needs made; the driver sends back the :class:`httpx.Response`."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str] | None = None
+    params: Mapping[str, str] | None = None
+    json: Any = None
+    uds: str | None = None
+    """Send over this Unix socket: the runner's own token service on a ``ws+unix`` URL."""
+
+
+@attrs.frozen(slots=True)
+class ProviderCall:
+    """A call of the user's ``token_provider``; the driver sends back what it returned."""
+
+    provider: Callable[[str], str | Awaitable[str]]
+    endpoint_path: str
+
+
+Step: TypeAlias = HttpCall | ProviderCall
+_T = TypeVar("_T")
+Flow: TypeAlias = Generator[Step, Any, _T]
+"""Yields steps, receives each step's answer, returns its result (a token, credentials)."""
+
+
+def drive_sync(flow: Flow[_T]) -> _T:
+    """Run ``flow`` to its end in this thread, answering each step with blocking I/O."""
+    try:
+        step = next(flow)
+        while True:
+            try:
+                answer = _answer_sync(step)
+            except Exception as exc:
+                step = flow.throw(exc)  # the flow decides: handle it, or let it out
+            else:
+                step = flow.send(answer)
+    except StopIteration as done:
+        result: _T = done.value
+        return result
+    finally:
+        flow.close()
+
+
+async def drive_async(flow: Flow[_T]) -> _T:
+    """Run ``flow`` to its end in this task (asyncio or trio), answering each step."""
+    try:
+        step = next(flow)
+        while True:
+            try:
+                answer = await _answer_async(step)
+            except Exception as exc:
+                step = flow.throw(exc)
+            else:
+                step = flow.send(answer)
+    except StopIteration as done:
+        result: _T = done.value
+        return result
+    finally:
+        flow.close()
+
+
+def _answer_sync(step: Step) -> Any:
+    if isinstance(step, HttpCall):
+        transport = None if step.uds is None else httpx.HTTPTransport(uds=step.uds)
+        with httpx.Client(timeout=_HTTP_TIMEOUT, verify=_tls(), transport=transport) as http:
+            return http.request(
+                step.method, step.url, headers=step.headers, params=step.params, json=step.json
+            )
+    if inspect.iscoroutinefunction(step.provider):
+        # The blocking client has no loop; run the coroutine on a private one.
+        return anyio.run(_answer_async, step)
+    result = step.provider(step.endpoint_path)
+    if inspect.isawaitable(result):
+        raise TokenFetchError("token_provider returned an awaitable; make it async def")
+    return result
+
+
+async def _answer_async(step: Step) -> Any:
+    if isinstance(step, HttpCall):
+        transport = None if step.uds is None else httpx.AsyncHTTPTransport(uds=step.uds)
+        async with httpx.AsyncClient(
+            timeout=_HTTP_TIMEOUT, verify=_tls(), transport=transport
+        ) as http:
+            return await http.request(
+                step.method, step.url, headers=step.headers, params=step.params, json=step.json
+            )
+    result = step.provider(step.endpoint_path)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
 
 
 class CachedToken:
     """Caches a token for 90% of its lifetime; a failed refresh keeps a still-valid token
     and is retried after 5% of the lifetime.  Without a lifetime, fetches every time.
 
-    ``fetch``/``afetch`` do the real work; subclasses supply them.
+    Subclasses supply :meth:`token_flow`, how to get one token; the blocking and the
+    async client both run it.
     """
 
     def __init__(self, expiration: float | None, clock: Callable[[], float] = time.monotonic):
@@ -121,6 +229,10 @@ class CachedToken:
         self._token: str | None = None
         self._fetched_at = 0.0
         self._retry_at = 0.0
+
+    def token_flow(self, endpoint: Endpoint, url: RunnerUrl) -> Flow[str]:
+        """Get one token for ``endpoint``: yield the steps, return the token."""
+        raise NotImplementedError
 
     def _cached(self) -> str | None:
         if self._token is None or self.expiration is None:
@@ -159,29 +271,20 @@ class CachedToken:
             raise exc
         raise TokenFetchError(f"could not obtain a token: {exc!r}") from exc
 
-    async def credentials(self, endpoint: Endpoint, url: RunnerUrl) -> Credentials:
+    def _credentials_flow(self, endpoint: Endpoint, url: RunnerUrl) -> Flow[Credentials]:
         token = self._cached()
         if token is None:
             try:
-                token = self._store(await self.afetch(endpoint, url))
+                token = self._store((yield from self.token_flow(endpoint, url)))
             except Exception as exc:
                 token = self._failed(exc)
         return Credentials(token=token)
+
+    async def credentials(self, endpoint: Endpoint, url: RunnerUrl) -> Credentials:
+        return await drive_async(self._credentials_flow(endpoint, url))
 
     def credentials_sync(self, endpoint: Endpoint, url: RunnerUrl) -> Credentials:
-        token = self._cached()
-        if token is None:
-            try:
-                token = self._store(self.fetch(endpoint, url))
-            except Exception as exc:
-                token = self._failed(exc)
-        return Credentials(token=token)
-
-    async def afetch(self, endpoint: Endpoint, url: RunnerUrl) -> str:
-        raise NotImplementedError
-
-    def fetch(self, endpoint: Endpoint, url: RunnerUrl) -> str:
-        raise NotImplementedError
+        return drive_sync(self._credentials_flow(endpoint, url))
 
 
 class ProviderToken(CachedToken):
@@ -196,22 +299,11 @@ class ProviderToken(CachedToken):
         super().__init__(expiration, clock)
         self.provider = provider
 
-    async def afetch(self, endpoint: Endpoint, url: RunnerUrl) -> str:
-        result = self.provider(endpoint.endpoint_path)
-        if inspect.isawaitable(result):
-            result = await result
+    def token_flow(self, endpoint: Endpoint, url: RunnerUrl) -> Flow[str]:
         # Not str(): a provider returning bytes or None must fail in _store, clearly,
         # not send "b'...'" or "None" to the runner as a token.
-        return result
-
-    def fetch(self, endpoint: Endpoint, url: RunnerUrl) -> str:
-        if inspect.iscoroutinefunction(self.provider):
-            # The blocking client has no loop; run the coroutine on a private one.
-            return anyio.run(self.afetch, endpoint, url)
-        result = self.provider(endpoint.endpoint_path)
-        if inspect.isawaitable(result):
-            raise TokenFetchError("token_provider returned an awaitable; make it async def")
-        return result
+        token: str = yield ProviderCall(self.provider, endpoint.endpoint_path)
+        return token
 
 
 def _mint_request(endpoint: Endpoint, expiration: float) -> dict[str, Any]:
@@ -250,32 +342,16 @@ class MintedToken(CachedToken):
         self.key = key
         self.token_service = token_service
 
-    def _url(self, url: RunnerUrl) -> str:
-        return f"{(self.token_service or runner_http_base(url)).rstrip('/')}/tokens/"
-
-    def _headers(self) -> dict[str, str]:
-        return {"authorization": f"Key {self.key}"}
-
-    async def afetch(self, endpoint: Endpoint, url: RunnerUrl) -> str:
+    def token_flow(self, endpoint: Endpoint, url: RunnerUrl) -> Flow[str]:
         assert self.expiration is not None
-        kwargs = {} if self.token_service else _async_http_transport_kwargs(url)
-        async with httpx.AsyncClient(timeout=10, verify=_tls(), **kwargs) as http:
-            response = await http.post(
-                self._url(url),
-                json=_mint_request(endpoint, self.expiration),
-                headers=self._headers(),
-            )
-        return _token_from_response(response, "the token service")
-
-    def fetch(self, endpoint: Endpoint, url: RunnerUrl) -> str:
-        assert self.expiration is not None
-        kwargs = {} if self.token_service else _http_transport_kwargs(url)
-        with httpx.Client(timeout=10, verify=_tls(), **kwargs) as http:
-            response = http.post(
-                self._url(url),
-                json=_mint_request(endpoint, self.expiration),
-                headers=self._headers(),
-            )
+        response: httpx.Response = yield HttpCall(
+            "POST",
+            f"{(self.token_service or runner_http_base(url)).rstrip('/')}/tokens/",
+            headers={"authorization": f"Key {self.key}"},
+            json=_mint_request(endpoint, self.expiration),
+            # The runner's own service listens where the runner does, Unix socket included.
+            uds=None if self.token_service else url.unix_path,
+        )
         return _token_from_response(response, "the token service")
 
 
@@ -286,14 +362,10 @@ class UrlToken(CachedToken):
         super().__init__(expiration)
         self.token_url = token_url
 
-    async def afetch(self, endpoint: Endpoint, url: RunnerUrl) -> str:
-        async with httpx.AsyncClient(timeout=10, verify=_tls()) as http:
-            response = await http.get(self.token_url, params={"app": endpoint.endpoint_path})
-        return _token_from_response(response, f"token_url {self.token_url}")
-
-    def fetch(self, endpoint: Endpoint, url: RunnerUrl) -> str:
-        with httpx.Client(timeout=10, verify=_tls()) as http:
-            response = http.get(self.token_url, params={"app": endpoint.endpoint_path})
+    def token_flow(self, endpoint: Endpoint, url: RunnerUrl) -> Flow[str]:
+        response: httpx.Response = yield HttpCall(
+            "GET", self.token_url, params={"app": endpoint.endpoint_path}
+        )
         return _token_from_response(response, f"token_url {self.token_url}")
 
 
@@ -305,60 +377,83 @@ class ProxyToken(CachedToken):
         super().__init__(expiration)
         self.proxy_url = proxy_url
 
-    def _request(self, endpoint: Endpoint, url: RunnerUrl) -> dict[str, Any]:
+    def token_flow(self, endpoint: Endpoint, url: RunnerUrl) -> Flow[str]:
         assert self.expiration is not None
-        return {
-            "headers": {"x-fal-target-url": f"{runner_http_base(url)}/tokens/"},
-            "json": _mint_request(endpoint, self.expiration),
-        }
-
-    async def afetch(self, endpoint: Endpoint, url: RunnerUrl) -> str:
-        async with httpx.AsyncClient(timeout=10, verify=_tls()) as http:
-            response = await http.post(self.proxy_url, **self._request(endpoint, url))
+        response: httpx.Response = yield HttpCall(
+            "POST",
+            self.proxy_url,
+            headers={"x-fal-target-url": f"{runner_http_base(url)}/tokens/"},
+            json=_mint_request(endpoint, self.expiration),
+        )
         return _token_from_response(response, f"proxy {self.proxy_url}")
 
-    def fetch(self, endpoint: Endpoint, url: RunnerUrl) -> str:
-        with httpx.Client(timeout=10, verify=_tls()) as http:
-            response = http.post(self.proxy_url, **self._request(endpoint, url))
-        return _token_from_response(response, f"proxy {self.proxy_url}")
+
+class CredentialOptions(TypedDict, total=False):
+    """The client keywords that choose a connection's credentials: at most one source.
+
+    The client's full option set (:class:`warmwire.client.options.ClientOptions`)
+    extends this one; :func:`strategy_for` turns it into a strategy.
+    """
+
+    key: str | None
+    """An API key ``id:secret`` (default: ``$WARMWIRE_KEY``), minted into a short-lived
+    token at the runner's token service, or sent as ``Authorization: Key`` with
+    ``use_jwt=False``."""
+    use_jwt: bool
+    """With a key: mint a token to present (default ``True``), or present the key
+    itself (``False``, server to server)."""
+    token: str | None
+    """A token obtained elsewhere, presented as is."""
+    token_provider: Callable[[str], str | Awaitable[str]] | None
+    """Your function (sync or async): given the endpoint path
+    (``owner/alias/realtime``), returns a token."""
+    token_expiration: float | None
+    """Token lifetime in seconds: what ``key`` and ``proxy_url`` ask for (default 120),
+    and how long a ``token_provider`` or ``token_url`` token is reused (90% of it;
+    default: fetched for every connection)."""
+    token_url: str | None
+    """Your backend's token route: ``GET token_url?app=<endpoint path>`` answers
+    ``{"token": …}``."""
+    proxy_url: str | None
+    """Your backend's :class:`warmwire.proxy.TokenProxy`, which adds the API key."""
+
+
+_SOURCES: tuple[Literal["key", "token", "token_provider", "token_url", "proxy_url"], ...] = (
+    "key",
+    "token",
+    "token_provider",
+    "token_url",
+    "proxy_url",
+)
 
 
 def strategy_from_options(
-    *,
-    key: str | None = None,
-    use_jwt: bool = True,
-    token: str | None = None,
-    token_provider: Callable[[str], str | Awaitable[str]] | None = None,
-    token_expiration: float | None = None,
-    token_url: str | None = None,
-    proxy_url: str | None = None,
-    env: Mapping[str, str] | None = None,
+    *, env: Mapping[str, str] | None = None, **options: Unpack[CredentialOptions]
 ) -> TokenStrategy:
     """The strategy the client keyword arguments ask for (at most one source)."""
-    given = [
-        name
-        for name, value in (
-            ("key", key),
-            ("token", token),
-            ("token_provider", token_provider),
-            ("token_url", token_url),
-            ("proxy_url", proxy_url),
-        )
-        if value is not None
-    ]
+    return strategy_for(options, env)
+
+
+def strategy_for(options: CredentialOptions, env: Mapping[str, str] | None = None) -> TokenStrategy:
+    """The strategy ``options`` ask for; with none, ``$WARMWIRE_KEY`` (read from ``env``)."""
+    given = [name for name in _SOURCES if options.get(name) is not None]
     if len(given) > 1:
         raise ConfigurationError(f"give one credential source, not {' and '.join(given)}")
-    if token is not None:
+    expiration = options.get("token_expiration")
+    if (token := options.get("token")) is not None:
         return StaticToken(token)
-    if token_provider is not None:
-        return ProviderToken(token_provider, token_expiration)
-    if token_url is not None:
-        return UrlToken(token_url, token_expiration)
-    if proxy_url is not None:
-        return ProxyToken(proxy_url, token_expiration or 120)
+    if (provider := options.get("token_provider")) is not None:
+        return ProviderToken(provider, expiration)
+    if (token_url := options.get("token_url")) is not None:
+        return UrlToken(token_url, expiration)
+    if (proxy_url := options.get("proxy_url")) is not None:
+        return ProxyToken(proxy_url, expiration or 120)
     env = os.environ if env is None else env
+    key = options.get("key")
     key = key if key is not None else env.get(KEY_ENV)
     if key:
         api_key = parse_key(key)
-        return MintedToken(api_key, token_expiration or 120) if use_jwt else KeyHeader(str(api_key))
+        if options.get("use_jwt", True):
+            return MintedToken(api_key, expiration or 120)
+        return KeyHeader(str(api_key))
     return NoAuth()
