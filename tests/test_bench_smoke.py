@@ -1,22 +1,14 @@
 """The benchmark's statistics: percentiles on known data (no timing, no servers).
 
-``bench/`` is a top-level package beside ``src/``, not installed with warmwire,
-so the repository root is put on the import path for this test.
+``bench/`` is a top-level package beside ``src/``, not installed with warmwire; the
+repository root is on the tests' import path (``pythonpath`` in pyproject.toml).
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.stats import median, percentile, ratio, summarize  # noqa: E402
+from bench.stats import median, percentile, ratio, summarize
 
 
 def test_percentile_of_one_to_hundred_one() -> None:

@@ -45,7 +45,10 @@ WARMUP_SECONDS = float(os.environ.get("WARMWIRE_SOAK_WARMUP", str(max(1.0, SECON
 RSS_GROWTH_LIMIT = 0.10
 OPENING_AT_ONCE = 25
 
-pytestmark = pytest.mark.timeout(max(120.0, 3 * (SECONDS + WARMUP_SECONDS) + 60))
+pytestmark = [
+    pytest.mark.soak,
+    pytest.mark.timeout(max(120.0, 3 * (SECONDS + WARMUP_SECONDS) + 60)),
+]
 
 
 def open_fds() -> int:

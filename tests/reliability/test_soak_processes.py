@@ -13,20 +13,12 @@ in-process form, which also counts the runner's tasks.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.soak import run_soak, verdict  # noqa: E402
+from bench.soak import run_soak, verdict
 
 SESSIONS, SECONDS, RATE, WARMUP = 100, 3.5, 20.0, 1.0
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.soak, pytest.mark.timeout(240)]
 
 
 def test_soak_in_separate_processes(anyio_backend: str) -> None:

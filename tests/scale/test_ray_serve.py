@@ -311,6 +311,6 @@ def test_without_ray_the_import_names_the_extra(monkeypatch: pytest.MonkeyPatch)
     import importlib
 
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
-    monkeypatch.delitem(sys.modules, "warmwire.integrations.ray", raising=False)
+    monkeypatch.delitem(sys.modules, "warmwire.integrations.ray")
     with pytest.raises(ImportError, match=r"pip install 'warmwire\[ray\]'"):
         importlib.import_module("warmwire.integrations.ray")
