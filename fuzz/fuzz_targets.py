@@ -31,10 +31,11 @@ with atheris.instrument_imports():
     from warmwire.codecs.identity import IdentityCodec
     from warmwire.codecs.json import JsonCodec
     from warmwire.codecs.msgpack import MsgpackCodec
+    from warmwire.core.client_handshake import ClientProtocol
     from warmwire.core.endpoint import parse_app_id, parse_runner_url
     from warmwire.core.errors import CodecError, ConfigurationError, ProtocolError
     from warmwire.core.events import HttpRequest, UpgradeRequest
-    from warmwire.core.protocol import ClientProtocol, ServerProtocol
+    from warmwire.core.server_handshake import ServerProtocol
 
 CODECS = (MsgpackCodec(), JsonCodec(), CborCodec(), IdentityCodec())
 SIGNING = Ed25519PrivateKey.generate()

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from warmwire.core.connection import DEFAULT_MAX_MESSAGE_SIZE
 from warmwire.core.errors import ConfigurationError, WarmwireError
-from warmwire.core.protocol import DEFAULT_MAX_MESSAGE_SIZE
 
 if TYPE_CHECKING:
     from warmwire.runner import App

@@ -11,7 +11,7 @@ Autobahn's.
 from __future__ import annotations
 
 import pytest
-from test_protocol import (
+from wire import (
     OP_BINARY,
     OP_CLOSE,
     OP_CONT,
@@ -26,9 +26,11 @@ from test_protocol import (
     parse_frames,
 )
 
+from warmwire.core.client_handshake import ClientProtocol
 from warmwire.core.close_codes import CloseCode
+from warmwire.core.connection import DEFAULT_MAX_MESSAGE_SIZE, State
 from warmwire.core.events import Closed, Initiator, Message
-from warmwire.core.protocol import DEFAULT_MAX_MESSAGE_SIZE, ClientProtocol, ServerProtocol, State
+from warmwire.core.server_handshake import ServerProtocol
 
 UTF8_TEXT = "Hello-µ@ßöäüàá-UTF-8!!"
 INVALID_UTF8 = b"\xf4\x90\x80\x80"  # a code point above U+10FFFF (6.3.x, 6.4.x)

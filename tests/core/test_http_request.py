@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from warmwire.core.events import BadRequest, Closed, Message, UpgradeRequest
 from warmwire.core.http_request import head_end, may_be_fast, parse_head
-from warmwire.core.protocol import ServerProtocol
+from warmwire.core.server_handshake import ServerProtocol
 
 KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
 BASE_HEADERS = [

@@ -24,7 +24,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from helpers import polling
-from warmwire.core.protocol import ClientProtocol
+from warmwire.core.client_handshake import ClientProtocol
 from warmwire.runner import RunningServer, Session
 from warmwire.transports.websocket import AsyncWebSocket
 

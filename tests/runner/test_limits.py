@@ -17,7 +17,7 @@ import pytest
 
 import warmwire
 from warmwire import runner
-from warmwire.core.protocol import ClientProtocol
+from warmwire.core.client_handshake import ClientProtocol
 from warmwire.examples.echo import Echo
 from warmwire.runner import RunningServer
 

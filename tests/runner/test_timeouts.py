@@ -18,8 +18,8 @@ import pytest
 
 import warmwire
 from warmwire import runner
+from warmwire.core.client_handshake import ClientProtocol
 from warmwire.core.events import Closed, Message, Opened
-from warmwire.core.protocol import ClientProtocol
 from warmwire.runner import RunningServer
 
 pytestmark = pytest.mark.anyio

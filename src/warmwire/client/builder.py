@@ -22,9 +22,9 @@ import attrs
 from warmwire.auth.strategies import TokenStrategy, strategy_from_options
 from warmwire.codecs.base import Codec
 from warmwire.codecs.callables import CallableCodec, codec_from_callables
+from warmwire.core.connection import DEFAULT_MAX_MESSAGE_SIZE
 from warmwire.core.endpoint import DEFAULT_PATH, parse_app_id, parse_runner_url
 from warmwire.core.errors import ConfigurationError
-from warmwire.core.protocol import DEFAULT_MAX_MESSAGE_SIZE
 from warmwire.core.request_target import check_max_buffering, check_raw_path
 from warmwire.core.spec import ConnectionSpec
 from warmwire.plugins import get_codec

@@ -2,7 +2,7 @@
 
 Only the format lives here (pure functions, no state); reading a stream of
 frames, assembling messages and the closing handshake are in
-:mod:`warmwire.core.protocol`.  warmwire negotiates no extensions, so the
+:mod:`warmwire.core.connection`.  warmwire negotiates no extensions, so the
 reserved bits must be zero.
 """
 

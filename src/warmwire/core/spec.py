@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import attrs
 
+from warmwire.core.client_handshake import ClientProtocol
+from warmwire.core.connection import DEFAULT_MAX_MESSAGE_SIZE
 from warmwire.core.endpoint import Endpoint, RunnerUrl
 from warmwire.core.events import Headers
-from warmwire.core.protocol import DEFAULT_MAX_MESSAGE_SIZE, ClientProtocol
 from warmwire.core.request_target import build_target
 
 

@@ -28,11 +28,12 @@ from anyio.streams.tls import TLSListener
 
 from warmwire.auth.runner_auth import RunnerAuth
 from warmwire.core.close_codes import CloseCode
+from warmwire.core.connection import DEFAULT_MAX_MESSAGE_SIZE
 from warmwire.core.endpoint import Endpoint, parse_app_id
 from warmwire.core.envelope import unauthorized_message
 from warmwire.core.errors import ConfigurationError, ProtocolError
 from warmwire.core.events import BadRequest, HttpRequest, UpgradeRequest
-from warmwire.core.protocol import DEFAULT_MAX_MESSAGE_SIZE, ServerProtocol
+from warmwire.core.server_handshake import ServerProtocol
 from warmwire.runner.app import App
 from warmwire.runner.handlers import Handler, Mode
 from warmwire.runner.metrics import CONTENT_TYPE, Metrics

@@ -14,9 +14,10 @@ import socket
 import threading
 import time
 
+from warmwire.core.client_handshake import ClientProtocol, rejection_error
 from warmwire.core.close_codes import CloseCode
+from warmwire.core.connection import State
 from warmwire.core.events import Closed, Initiator, Message, Opened, Rejected
-from warmwire.core.protocol import ClientProtocol, State, rejection_error
 
 RECEIVE_SIZE = 256 * 1024
 

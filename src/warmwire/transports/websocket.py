@@ -16,7 +16,9 @@ from typing import cast
 import anyio
 import anyio.abc
 
+from warmwire.core.client_handshake import ClientProtocol, rejection_error
 from warmwire.core.close_codes import CloseCode
+from warmwire.core.connection import Connection, State
 from warmwire.core.events import (
     BadRequest,
     Closed,
@@ -29,7 +31,7 @@ from warmwire.core.events import (
     Rejected,
     UpgradeRequest,
 )
-from warmwire.core.protocol import ClientProtocol, ServerProtocol, State, _Protocol, rejection_error
+from warmwire.core.server_handshake import ServerProtocol
 from warmwire.transports.asyncio_stream import AsyncioStream
 from warmwire.transports.send_lock import SendLock
 
@@ -46,7 +48,7 @@ class AsyncWebSocket:
     def __init__(
         self,
         stream: anyio.abc.ByteStream,
-        protocol: _Protocol,
+        protocol: Connection,
         *,
         close_timeout: float = 10.0,
         subprotocol: str | None = None,
