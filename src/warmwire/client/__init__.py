@@ -1,6 +1,7 @@
 """The client: ``realtime_async`` (asyncio/trio), ``realtime`` (blocking), and the builder."""
 
-from warmwire.client.async_connection import AsyncRealtimeConnection, realtime_async
+from warmwire.client.api import realtime, realtime_async
+from warmwire.client.async_connection import AsyncRealtimeConnection
 from warmwire.client.builder import ConnectionBuilder
 from warmwire.client.callbacks import (
     AsyncCallbackConnection,
@@ -8,12 +9,14 @@ from warmwire.client.callbacks import (
     connect,
     connect_async,
 )
-from warmwire.client.sync_connection import RealtimeConnection, realtime
+from warmwire.client.options import ClientOptions
+from warmwire.client.sync_connection import RealtimeConnection
 
 __all__ = [
     "AsyncCallbackConnection",
     "AsyncRealtimeConnection",
     "CallbackConnection",
+    "ClientOptions",
     "ConnectionBuilder",
     "RealtimeConnection",
     "connect",

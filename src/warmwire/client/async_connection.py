@@ -1,22 +1,21 @@
-"""The async client: ``realtime_async()`` and :class:`AsyncRealtimeConnection` (asyncio or trio)."""
+"""The async client's connection: :class:`AsyncRealtimeConnection` (asyncio or trio).
+
+``realtime_async()`` (in :mod:`warmwire.client.api`) opens one.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 
 from warmwire.client._connect import unreachable
 from warmwire.client._messages import interpret, is_skip, unread_error
+from warmwire.client.resolved import Resolved
 from warmwire.codecs.base import Codec
 from warmwire.core.close_codes import CloseCode
 from warmwire.transports.websocket import AsyncWebSocket
-
-if TYPE_CHECKING:
-    from warmwire.auth.strategies import TokenStrategy
-    from warmwire.client.builder import Resolved
 
 
 class AsyncRealtimeConnection:
@@ -90,61 +89,3 @@ class AsyncRealtimeConnection:
             await self._ws.aclose(CloseCode.NORMAL)
         else:
             await self._ws.aclose_transport()
-
-
-def realtime_async(
-    app: str,
-    *,
-    url: str | None = None,
-    path: str = "/realtime",
-    codec: str | Codec = "msgpack",
-    encode_message: Callable[[Any], bytes | str] | None = None,
-    decode_message: Callable[[bytes | str], Any] | None = None,
-    max_buffering: int | None = None,
-    auth: TokenStrategy | None = None,
-    key: str | None = None,
-    use_jwt: bool = True,
-    token: str | None = None,
-    token_provider: Callable[[str], str | Awaitable[str]] | None = None,
-    token_expiration: float | None = None,
-    token_url: str | None = None,
-    proxy_url: str | None = None,
-    **options: Any,
-) -> AbstractAsyncContextManager[AsyncRealtimeConnection]:
-    """Connect to ``app`` on the runner at ``url`` (or ``$WARMWIRE_URL``)::
-
-        async with warmwire.realtime_async("acme/stylize", url="ws://127.0.0.1:8080") as conn:
-            await conn.send({"image": jpeg_bytes})
-            result = await conn.recv()
-
-    Credentials, at most one source: ``key`` (or ``$WARMWIRE_KEY``; minted into a
-    short-lived token at the runner's token service, or sent as
-    ``Authorization: Key`` with ``use_jwt=False``), ``token``,
-    ``token_provider`` (sync or async, called with the endpoint path, cached
-    for 90% of ``token_expiration``), ``token_url`` (your backend answers
-    ``{"token": …}``) or ``proxy_url`` (see :mod:`warmwire.proxy`).
-
-    Bad arguments raise :class:`ConfigurationError` before any I/O.  Other
-    keyword arguments go to :class:`ConnectionBuilder` (``ssl_context``,
-    ``transport``, ``max_message_size``, timeouts).
-    """
-    from warmwire.client.builder import builder_for
-
-    return builder_for(
-        app,
-        url=url,
-        path=path,
-        codec=codec,
-        encode_message=encode_message,
-        decode_message=decode_message,
-        max_buffering=max_buffering,
-        auth=auth,
-        key=key,
-        use_jwt=use_jwt,
-        token=token,
-        token_provider=token_provider,
-        token_expiration=token_expiration,
-        token_url=token_url,
-        proxy_url=proxy_url,
-        options=options,
-    ).connect_async()

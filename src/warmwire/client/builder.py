@@ -1,8 +1,8 @@
 """The connection builder: one immutable object that says where and how to connect.
 
-Endpoint (runner URL, app id, path), codec, transport and token strategy are
-combined here, validated before any I/O, and used to open async or blocking
-connections::
+It takes the client options (:class:`~warmwire.client.options.ClientOptions`),
+the same keywords as ``realtime()``, validates them before any I/O, and opens
+async or blocking connections::
 
     builder = ConnectionBuilder(url="ws://127.0.0.1:8080", app="acme/stylize")
     async with builder.with_codec("cbor").connect_async() as conn:
@@ -12,14 +12,25 @@ connections::
 from __future__ import annotations
 
 import os
-import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 
 import attrs
 
-from warmwire.auth.strategies import TokenStrategy, strategy_from_options
+from warmwire.auth.strategies import TokenStrategy, strategy_for
+from warmwire.client.async_connection import AsyncRealtimeConnection
+from warmwire.client.options import (
+    DEFAULT_CLOSE_TIMEOUT,
+    DEFAULT_CODEC,
+    DEFAULT_OPEN_TIMEOUT,
+    ClientOptions,
+    MessageDecoder,
+    MessageEncoder,
+    check_option_names,
+)
+from warmwire.client.resolved import Resolved
+from warmwire.client.sync_connection import RealtimeConnection
 from warmwire.codecs.base import Codec
 from warmwire.codecs.callables import CallableCodec, codec_from_callables
 from warmwire.core.connection import DEFAULT_MAX_MESSAGE_SIZE
@@ -30,104 +41,101 @@ from warmwire.core.spec import ConnectionSpec
 from warmwire.plugins import get_codec
 from warmwire.transports import ConnectOptions, SyncTransport, Transport, transport_for
 
+if TYPE_CHECKING:
+    # Typing only: PEP 692's Unpack is in typing from 3.11, and warmwire supports 3.10.
+    from typing_extensions import Unpack
+
 URL_ENV = "WARMWIRE_URL"
 
-
-@attrs.frozen(slots=True)
-class Resolved:
-    """A builder's parts, resolved to live objects."""
-
-    spec: ConnectionSpec
-    codec: Codec
-    transport: Transport
-    auth: TokenStrategy
-    options: ConnectOptions
+_SECRETS = frozenset({"key", "token"})
 
 
-@attrs.frozen
+def _options_repr(options: ClientOptions) -> str:
+    """The options as given, with credentials hidden: a builder's repr ends up in logs."""
+    shown = {name: "***" if name in _SECRETS else value for name, value in options.items()}
+    return repr(shown)
+
+
+@attrs.frozen(init=False)
 class ConnectionBuilder:
     """Immutable connection recipe; ``with_*`` methods return modified copies."""
 
     app: str
-    url: str | None = None
-    """The runner's base URL; ``$WARMWIRE_URL`` when ``None``."""
-    path: str = DEFAULT_PATH
-    codec: str | Codec = "msgpack"
-    encode_message: Callable[[Any], bytes | str] | None = None
-    decode_message: Callable[[bytes | str], Any] | None = None
-    max_buffering: int | None = None
-    auth: TokenStrategy | None = None
-    transport: Transport | None = None
-    ssl_context: ssl.SSLContext | None = None
-    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
-    open_timeout: float | None = 10.0
-    close_timeout: float = 10.0
-    raw_path: str | None = None
-    """A request target (``/path?query``) sent as is in place of the app's
-    endpoint path, for servers that are not fal runners (an echo server, a
-    conformance suite); the runner URL's prefix and credentials still apply."""
+    """The app id: ``owner/alias``, optionally followed by the endpoint path."""
+    options: ClientOptions = attrs.field(repr=_options_repr)
+    """The client options as given; :meth:`resolve` applies the defaults."""
+
+    def __init__(self, app: str, **options: Unpack[ClientOptions]) -> None:
+        check_option_names(options)
+        self.__attrs_init__(app, options)
+
+    def with_options(self, **changes: Unpack[ClientOptions]) -> ConnectionBuilder:
+        """A copy with these options replaced."""
+        merged: ClientOptions = {**self.options, **changes}
+        return ConnectionBuilder(self.app, **merged)
 
     def with_url(self, url: str) -> ConnectionBuilder:
-        return attrs.evolve(self, url=url)
+        return self.with_options(url=url)
 
     def with_path(self, path: str) -> ConnectionBuilder:
-        return attrs.evolve(self, path=path)
+        return self.with_options(path=path)
 
     def with_codec(
         self,
         codec: str | Codec,
         *,
-        encode_message: Callable[[Any], bytes | str] | None = None,
-        decode_message: Callable[[bytes | str], Any] | None = None,
+        encode_message: MessageEncoder | None = None,
+        decode_message: MessageDecoder | None = None,
     ) -> ConnectionBuilder:
-        return attrs.evolve(
-            self, codec=codec, encode_message=encode_message, decode_message=decode_message
+        return self.with_options(
+            codec=codec, encode_message=encode_message, decode_message=decode_message
         )
 
     def with_auth(self, auth: TokenStrategy) -> ConnectionBuilder:
-        return attrs.evolve(self, auth=auth)
+        return self.with_options(auth=auth)
 
     def with_transport(self, transport: Transport) -> ConnectionBuilder:
-        return attrs.evolve(self, transport=transport)
-
-    def with_options(self, **changes: Any) -> ConnectionBuilder:
-        """Any other field: ``max_buffering``, ``ssl_context``, timeouts, size limit."""
-        return attrs.evolve(self, **changes)
+        return self.with_options(transport=transport)
 
     def resolve(self) -> Resolved:
         """Validate everything and resolve plugins; raises :class:`ConfigurationError`."""
-        raw_url = self.url if self.url is not None else os.environ.get(URL_ENV)
+        options = self.options
+        url = options.get("url")
+        raw_url = url if url is not None else os.environ.get(URL_ENV)
         if not raw_url:
             raise ConfigurationError(f"no runner URL: pass url='ws://host:port' or set ${URL_ENV}.")
         runner_url = parse_runner_url(raw_url)
-        endpoint = parse_app_id(self.app, self.path)
-        max_buffering = (
-            None if self.max_buffering is None else check_max_buffering(self.max_buffering)
-        )
-        raw_path = None if self.raw_path is None else check_raw_path(self.raw_path)
-        codec = get_codec(self.codec)
-        if self.encode_message is not None or self.decode_message is not None:
-            codec = codec_from_callables(self.encode_message, self.decode_message, codec)
+        endpoint = parse_app_id(self.app, options.get("path", DEFAULT_PATH))
+        max_buffering = options.get("max_buffering")
+        if max_buffering is not None:
+            max_buffering = check_max_buffering(max_buffering)
+        raw_path = options.get("raw_path")
+        if raw_path is not None:
+            raw_path = check_raw_path(raw_path)
+        codec = get_codec(options.get("codec", DEFAULT_CODEC))
+        encode, decode = options.get("encode_message"), options.get("decode_message")
+        if encode is not None or decode is not None:
+            codec = codec_from_callables(encode, decode, codec)
         # Offer the codec by name so the runner answers in kind; a codec made of
         # bare callables has no name the runner could know.
         offer = () if isinstance(codec, CallableCodec) else (codec.name,)
+        open_timeout = options.get("open_timeout", DEFAULT_OPEN_TIMEOUT)
         spec = ConnectionSpec(
             url=runner_url,
             endpoint=endpoint,
             max_buffering=max_buffering,
             subprotocols=offer,
-            max_message_size=self.max_message_size,
-            open_timeout=self.open_timeout,
-            close_timeout=self.close_timeout,
+            max_message_size=options.get("max_message_size", DEFAULT_MAX_MESSAGE_SIZE),
+            open_timeout=open_timeout,
+            close_timeout=options.get("close_timeout", DEFAULT_CLOSE_TIMEOUT),
             raw_path=raw_path,
         )
-        transport = self.transport or transport_for(runner_url)
         return Resolved(
             spec=spec,
             codec=codec,
-            transport=transport,
-            auth=self.auth or strategy_from_options(),
-            options=ConnectOptions(ssl_context=self.ssl_context, timeout=self.open_timeout),
+            transport=options.get("transport") or transport_for(runner_url),
+            auth=options.get("auth") or strategy_for(options),
+            options=ConnectOptions(ssl_context=options.get("ssl_context"), timeout=open_timeout),
         )
 
     @asynccontextmanager
@@ -154,52 +162,3 @@ class ConnectionBuilder:
             yield conn
         finally:
             conn.close()
-
-
-def builder_for(
-    app: str,
-    *,
-    url: str | None,
-    path: str,
-    codec: str | Codec,
-    encode_message: Callable[[Any], bytes | str] | None,
-    decode_message: Callable[[bytes | str], Any] | None,
-    max_buffering: int | None,
-    auth: TokenStrategy | None,
-    key: str | None,
-    use_jwt: bool,
-    token: str | None,
-    token_provider: Callable[[str], str | Awaitable[str]] | None,
-    token_expiration: float | None,
-    token_url: str | None,
-    proxy_url: str | None,
-    options: dict[str, Any],
-) -> ConnectionBuilder:
-    """The builder for ``realtime()``/``realtime_async()``'s keyword arguments, validated."""
-    if auth is None:
-        auth = strategy_from_options(
-            key=key,
-            use_jwt=use_jwt,
-            token=token,
-            token_provider=token_provider,
-            token_expiration=token_expiration,
-            token_url=token_url,
-            proxy_url=proxy_url,
-        )
-    builder = ConnectionBuilder(
-        app=app,
-        url=url,
-        path=path,
-        codec=codec,
-        encode_message=encode_message,
-        decode_message=decode_message,
-        max_buffering=max_buffering,
-        auth=auth,
-        **options,
-    )
-    builder.resolve()  # fail fast, before the caller enters the block
-    return builder
-
-
-from warmwire.client.async_connection import AsyncRealtimeConnection  # noqa: E402
-from warmwire.client.sync_connection import RealtimeConnection  # noqa: E402

@@ -15,17 +15,17 @@ from __future__ import annotations
 import collections
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
 import anyio.from_thread
 
 from warmwire.client.async_connection import AsyncRealtimeConnection
-from warmwire.client.builder import ConnectionBuilder, builder_for
-from warmwire.codecs.base import Codec
+from warmwire.client.builder import ConnectionBuilder
+from warmwire.client.options import ClientOptions
 from warmwire.core.close_codes import CloseCode
 from warmwire.core.errors import (
     CodecError,
@@ -36,6 +36,10 @@ from warmwire.core.errors import (
     RealtimeError,
     UnauthorizedError,
 )
+
+if TYPE_CHECKING:
+    # Typing only: PEP 692's Unpack is in typing from 3.11, and warmwire supports 3.10.
+    from typing_extensions import Unpack
 
 log = logging.getLogger("warmwire.client")
 
@@ -276,27 +280,9 @@ def _core(
     on_result: ResultCallback,
     on_error: ErrorCallback | None,
     throttle_interval: float,
-    options: dict[str, Any],
+    options: ClientOptions,
 ) -> _CallbackCore:
-    builder = builder_for(
-        app,
-        url=options.pop("url", None),
-        path=options.pop("path", "/realtime"),
-        codec=options.pop("codec", "msgpack"),
-        encode_message=options.pop("encode_message", None),
-        decode_message=options.pop("decode_message", None),
-        max_buffering=options.pop("max_buffering", None),
-        auth=options.pop("auth", None),
-        key=options.pop("key", None),
-        use_jwt=options.pop("use_jwt", True),
-        token=options.pop("token", None),
-        token_provider=options.pop("token_provider", None),
-        token_expiration=options.pop("token_expiration", None),
-        token_url=options.pop("token_url", None),
-        proxy_url=options.pop("proxy_url", None),
-        options=options,
-    )
-    return _CallbackCore(builder, on_result, on_error, throttle_interval)
+    return _CallbackCore(ConnectionBuilder(app, **options), on_result, on_error, throttle_interval)
 
 
 def connect(
@@ -305,39 +291,18 @@ def connect(
     on_result: ResultCallback,
     on_error: ErrorCallback | None = None,
     throttle_interval: float = DEFAULT_THROTTLE,
-    token_provider: Callable[[str], str | Awaitable[str]] | None = None,
-    token_expiration: float | None = None,
-    key: str | None = None,
-    path: str = "/realtime",
-    max_buffering: int | None = None,
-    codec: str | Codec = "msgpack",
-    encode_message: Callable[[Any], bytes | str] | None = None,
-    decode_message: Callable[[bytes | str], Any] | None = None,
-    **options: Any,
+    **options: Unpack[ClientOptions],
 ) -> CallbackConnection:
     """Callback-style connection on a background thread (use as ``with connect(...) as conn``).
 
-    Callbacks run on that thread and may be plain functions or coroutines.
-    Other keyword arguments are those of :func:`warmwire.realtime` (``url``,
-    ``token``, ``token_url``, ``proxy_url``, ``use_jwt``, ``ssl_context`` …).
+    ``on_result`` gets each result and ``on_error`` each :class:`RealtimeError`
+    (without it, errors are logged); both run on that thread and may be plain
+    functions or coroutines.  Inputs sent within ``throttle_interval`` seconds
+    collapse to the latest (``0``: send every one).  The other options are those
+    of :func:`warmwire.realtime`, described in
+    :class:`~warmwire.client.options.ClientOptions`.
     """
-    core = _core(
-        app,
-        on_result,
-        on_error,
-        throttle_interval,
-        {
-            **options,
-            "token_provider": token_provider,
-            "token_expiration": token_expiration,
-            "key": key,
-            "path": path,
-            "max_buffering": max_buffering,
-            "codec": codec,
-            "encode_message": encode_message,
-            "decode_message": decode_message,
-        },
-    )
+    core = _core(app, on_result, on_error, throttle_interval, options)
     return CallbackConnection(core)
 
 
@@ -348,14 +313,17 @@ async def connect_async(
     on_result: ResultCallback,
     on_error: ErrorCallback | None = None,
     throttle_interval: float = DEFAULT_THROTTLE,
-    **options: Any,
+    **options: Unpack[ClientOptions],
 ) -> AsyncIterator[AsyncCallbackConnection]:
     """Callback-style connection in the caller's event loop (asyncio or trio)::
 
         async with warmwire.connect_async("acme/stylize", on_result=show) as conn:
             conn.send({"image": frame})
 
-    Keyword arguments are those of :func:`connect`.
+    The same options as :func:`connect`: ``on_result``, ``on_error`` and
+    ``throttle_interval``, then those of :func:`warmwire.realtime_async`, described
+    in :class:`~warmwire.client.options.ClientOptions`; callbacks run in this
+    event loop.
     """
     core = _core(app, on_result, on_error, throttle_interval, options)
     async with anyio.create_task_group() as tg:

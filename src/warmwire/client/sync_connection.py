@@ -1,4 +1,4 @@
-"""The blocking client: ``realtime()`` and :class:`RealtimeConnection`.
+"""The blocking client's connection: :class:`RealtimeConnection`, opened by ``realtime()``.
 
 Built directly on a blocking socket and the sans-IO core: no event loop and no
 helper thread sit on the send/recv path.
@@ -6,20 +6,16 @@ helper thread sit on the send/recv path.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import Any
 
 from warmwire.client._connect import unreachable
 from warmwire.client._messages import interpret, is_skip, unread_error
+from warmwire.client.resolved import Resolved
 from warmwire.codecs.base import Codec
 from warmwire.core.close_codes import CloseCode
 from warmwire.transports.base import SyncTransport
 from warmwire.transports.blocking import SyncWebSocket
-
-if TYPE_CHECKING:
-    from warmwire.auth.strategies import TokenStrategy
-    from warmwire.client.builder import Resolved
 
 
 class RealtimeConnection:
@@ -82,50 +78,3 @@ class RealtimeConnection:
             self._ws.close(CloseCode.NORMAL)
         else:
             self._ws.close_transport()
-
-
-def realtime(
-    app: str,
-    *,
-    url: str | None = None,
-    path: str = "/realtime",
-    codec: str | Codec = "msgpack",
-    encode_message: Callable[[Any], bytes | str] | None = None,
-    decode_message: Callable[[bytes | str], Any] | None = None,
-    max_buffering: int | None = None,
-    auth: TokenStrategy | None = None,
-    key: str | None = None,
-    use_jwt: bool = True,
-    token: str | None = None,
-    token_provider: Callable[[str], str | Awaitable[str]] | None = None,
-    token_expiration: float | None = None,
-    token_url: str | None = None,
-    proxy_url: str | None = None,
-    **options: Any,
-) -> AbstractContextManager[RealtimeConnection]:
-    """Blocking counterpart of :func:`warmwire.realtime_async`::
-
-    with warmwire.realtime("acme/stylize", url="ws://127.0.0.1:8080") as conn:
-        conn.send({"image": jpeg_bytes})
-        result = conn.recv()
-    """
-    from warmwire.client.builder import builder_for
-
-    return builder_for(
-        app,
-        url=url,
-        path=path,
-        codec=codec,
-        encode_message=encode_message,
-        decode_message=decode_message,
-        max_buffering=max_buffering,
-        auth=auth,
-        key=key,
-        use_jwt=use_jwt,
-        token=token,
-        token_provider=token_provider,
-        token_expiration=token_expiration,
-        token_url=token_url,
-        proxy_url=proxy_url,
-        options=options,
-    ).connect()
