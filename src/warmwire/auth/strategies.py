@@ -4,6 +4,11 @@ A strategy gives :class:`Credentials` for one endpoint: a JWT for the
 ``fal_jwt_token`` query parameter, or headers (``Authorization: Key …`` server
 to server).  Strategies are pluggable through the ``warmwire.auth`` entry-point
 group.
+
+A strategy that fetches its token (minted from a key, asked of your backend or
+proxy, returned by your provider) writes how once, as a flow that the blocking
+client and the async client both drive: see :func:`drive_sync` and
+:func:`drive_async`.
 """
 
 from __future__ import annotations
