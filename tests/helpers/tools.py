@@ -17,11 +17,13 @@ CHROMIUM = Path("/usr/bin/chromium")
 """Debian's Chromium, which ``make web-setup`` and ``make interop-setup`` install."""
 
 
-def require(present: bool, what: str, make_target: str) -> None:
-    """Fail the test unless ``present``: ``what`` is missing, ``make_target`` installs it."""
+def require(present: bool, what: str, make_target: str, otherwise: str = "") -> None:
+    """Fail the test unless ``present``: ``what`` is missing, ``make_target`` installs it
+    (``otherwise``: how to install it by hand, where the target cannot)."""
     if not present:
+        by_hand = f" (otherwise: {otherwise})" if otherwise else ""
         pytest.fail(
-            f"{what} is missing: run 'make {make_target}' (make test runs it first)",
+            f"missing: {what}.  Run 'make {make_target}'{by_hand}; make test runs it first.",
             pytrace=False,
         )
 
@@ -30,8 +32,9 @@ def require_chromium(make_target: str) -> None:
     """Chromium at :data:`CHROMIUM`, for the tests that open a page in it."""
     require(
         CHROMIUM.is_file(),
-        f"Chromium ({CHROMIUM}; without root: sudo apt-get install -y chromium)",
+        f"Chromium ({CHROMIUM})",
         make_target,
+        "sudo apt-get install -y chromium; the target installs it only as root",
     )
 
 
@@ -46,13 +49,19 @@ def require_node(make_target: str) -> str:
 def require_nginx() -> None:
     """nginx, for the scale-out cluster (deploy/cluster.py)."""
     present = shutil.which("nginx") is not None or Path("/usr/sbin/nginx").is_file()
-    require(present, "nginx (without root: sudo apt-get install -y nginx)", "scale-setup")
+    require(
+        present,
+        "nginx",
+        "scale-setup",
+        "sudo apt-get install -y nginx; the target installs it only as root",
+    )
 
 
 def require_ray(import_error: ImportError | None) -> None:
     """Ray Serve (``warmwire[ray]``); ``import_error`` is what importing it raised, if it did."""
     require(
         import_error is None,
-        f"Ray Serve ({import_error}; in an existing venv: pip install -e '.[ray]')",
+        f"Ray Serve ({import_error})",
         "venv",
+        "in an existing venv, .venv/bin/pip install -e '.[ray]'",
     )

@@ -8,13 +8,8 @@ from __future__ import annotations
 import base64
 import logging
 import os
-import re
 import signal
-import subprocess
-import sys
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -25,16 +20,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import warmwire
 from helpers.polling import wait_until
+from helpers.processes import start_runner_async
 from warmwire import runner
 from warmwire.auth.runner_auth import RunnerAuth
 from warmwire.auth.tokens import TokenIssuer
 from warmwire.examples.echo import Echo
 
 APP = "warmwire/echo"
-URL_LINE = re.compile(rb"warmwire runner listening on (\S+)")
-ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
-ENV.pop("WARMWIRE_KEY", None)
-ENV.pop("WARMWIRE_KEYS", None)
+SERVE_ECHO = ("serve", "warmwire.examples.echo:Echo", "--insecure-no-auth")
 
 
 async def upgrade(port: int, path: str = "/warmwire/echo/async") -> anyio.abc.SocketStream:
@@ -92,43 +85,6 @@ async def test_client_killed_mid_frame_leaves_others_served(
 # --- the runner killed mid-session (a `warmwire serve` subprocess) -----------------------------
 
 
-@asynccontextmanager
-async def serve_subprocess(port: int = 0) -> AsyncIterator[tuple[anyio.abc.Process, str]]:
-    args = ["serve", "warmwire.examples.echo:Echo", "--insecure-no-auth", "--port", str(port)]
-    process = await anyio.open_process(
-        [sys.executable, "-m", "warmwire.cli", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=ENV,
-    )
-    try:
-        assert process.stdout is not None
-        output = b""
-        with anyio.fail_after(30):
-            # Readiness is the printed URL line, not a sleep.
-            while (match := URL_LINE.search(output)) is None:
-                output += await process.stdout.receive()
-        async with anyio.create_task_group() as tg:
-
-            async def drain() -> None:
-                assert process.stdout is not None
-                try:
-                    async for _ in process.stdout:
-                        pass
-                except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
-                    pass
-
-            tg.start_soon(drain)
-            yield process, match.group(1).decode()
-            tg.cancel_scope.cancel()
-    finally:
-        if process.returncode is None:
-            process.kill()
-        with anyio.fail_after(10, shield=True):
-            await process.wait()
-        await process.aclose()
-
-
 def port_of(url: str) -> int:
     return int(url.rsplit(":", 1)[1].split("/", 1)[0])
 
@@ -137,7 +93,8 @@ def port_of(url: str) -> int:
 async def test_runner_sigkill_fails_waiting_clients_with_1006() -> None:
     outcomes: dict[str, BaseException | None] = {}
     with anyio.fail_after(60):
-        async with serve_subprocess() as (process, url):
+        async with start_runner_async(*SERVE_ECHO, "--port", "0") as served:
+            process, url = served.process, served.url
 
             def blocking_client(connected: threading.Event) -> None:
                 with warmwire.realtime(APP, url=url, path="/async") as conn:
@@ -190,7 +147,8 @@ async def test_callback_client_reconnects_after_runner_sigkill() -> None:
         got.set()
 
     with anyio.fail_after(90):
-        async with serve_subprocess() as (first, url):
+        async with start_runner_async(*SERVE_ECHO, "--port", "0") as served:
+            first, url = served.process, served.url
             port = port_of(url)
             async with warmwire.connect_async(
                 APP,
@@ -206,8 +164,8 @@ async def test_callback_client_reconnects_after_runner_sigkill() -> None:
                 await wait_until(lambda: bool(errors), "on_error called", within=10)
                 assert isinstance(errors[0], warmwire.ConnectionClosedError), errors
                 assert errors[0].code == 1006, errors
-                async with serve_subprocess(port) as (_second, url2):
-                    assert port_of(url2) == port
+                async with start_runner_async(*SERVE_ECHO, "--port", str(port)) as second:
+                    assert port_of(second.url) == port
                     got = anyio.Event()
                     conn.send({"n": 2})
                     await got.wait()
