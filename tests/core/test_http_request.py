@@ -1,23 +1,19 @@
-"""The upgrade fast path (warmwire.core.http_request) against h11, and inside ServerProtocol.
+"""The upgrade fast path's head parser (warmwire.core.http_request) against h11.
 
 The fast parser may decline any request (h11 then reads it); what it must
 never do is accept a request h11 would parse differently or refuse.  So every
-property here compares it with h11 on the same bytes.
+property here compares it with h11 on the same bytes.  The fast path inside
+ServerProtocol is test_upgrade_fast_path.py's.
 """
 
 from __future__ import annotations
-
-import base64
-import hashlib
 
 import h11
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from warmwire.core.events import BadRequest, Closed, Message, UpgradeRequest
 from warmwire.core.http_request import head_end, may_be_fast, parse_head
-from warmwire.core.server_handshake import ServerProtocol
 
 KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
 BASE_HEADERS = [
@@ -150,137 +146,3 @@ def test_whatever_the_fast_parser_takes_h11_reads_the_same(
 def test_random_bytes_after_get_agree_with_h11(tail: bytes) -> None:
     agrees_with_h11(b"GET /" + tail)
     agrees_with_h11(b"GET /" + tail + b"\r\n\r\n")
-
-
-# -- inside ServerProtocol ----------------------------------------------------------------
-
-
-def h11_101(data: bytes, subprotocol: bytes | None) -> bytes:
-    """The 101 that h11 writes for the same request, the way it did before the fast path."""
-    conn = h11.Connection(h11.SERVER)
-    conn.receive_data(data)
-    assert isinstance(conn.next_event(), h11.Request)
-    accept = base64.b64encode(hashlib.sha1(KEY + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
-    headers = [(b"upgrade", b"websocket"), (b"connection", b"Upgrade")]
-    headers.append((b"sec-websocket-accept", accept))
-    if subprotocol is not None:
-        headers.append((b"sec-websocket-protocol", subprotocol))
-    return conn.send(
-        h11.InformationalResponse(status_code=101, headers=headers, reason=b"Switching Protocols")
-    )
-
-
-@pytest.mark.parametrize("subprotocol", [None, "b"])
-def test_the_101_is_byte_for_byte_h11s(subprotocol: str | None) -> None:
-    data = upgrade(headers=[*BASE_HEADERS, (b"Sec-WebSocket-Protocol", b"a, b")])
-    server = ServerProtocol()
-    server.receive_data(data)
-    (request,) = server.events()
-    assert isinstance(request, UpgradeRequest)
-    assert request.subprotocols == ("a", "b")
-    server.accept(subprotocol)
-    sub = None if subprotocol is None else subprotocol.encode()
-    assert server.data_to_send() == h11_101(data, sub)
-
-
-def masked_text(text: str) -> bytes:
-    payload = text.encode()
-    mask = b"\x01\x02\x03\x04"
-    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return bytes([0x81, 0x80 | len(payload)]) + mask + body  # FIN + text, masked
-
-
-@given(st.lists(st.integers(min_value=1, max_value=40), max_size=30))
-def test_any_split_of_the_request_gives_the_same_upgrade(cuts: list[int]) -> None:
-    """Split anywhere, the head is found once, and frames sent with it are replayed."""
-    data = upgrade() + masked_text("early")
-    server = ServerProtocol()
-    at = 0
-    for cut in cuts:
-        server.receive_data(data[at : at + cut])
-        at += cut
-    server.receive_data(data[at:])
-    events = server.events()
-    assert [type(e) for e in events] == [UpgradeRequest]
-    server.accept()
-    assert server.events() == [Message("early")]
-
-
-def test_frames_and_eof_that_arrive_while_the_upgrade_waits_are_replayed() -> None:
-    server = ServerProtocol()
-    server.receive_data(upgrade())
-    server.receive_data(masked_text("one"))
-    server.receive_data(None)
-    server.receive_data(masked_text("ignored after EOF"))
-    assert [type(e) for e in server.events()] == [UpgradeRequest]
-    server.accept()
-    events = server.events()
-    assert events[0] == Message("one")
-    assert isinstance(events[-1], Closed)
-
-
-def test_refusing_a_fast_path_upgrade_with_http_still_works() -> None:
-    """respond() after the fast path: h11 reads the head then, and writes the answer."""
-    server = ServerProtocol()
-    server.receive_data(upgrade())
-    server.events()
-    server.respond(503, b'{"error":"busy"}')
-    out = server.data_to_send()
-    assert out.startswith(b"HTTP/1.1 503 ")
-    assert out.endswith(b'\r\n\r\n{"error":"busy"}')
-    assert server.close_transport
-
-
-def test_accept_with_extra_headers_goes_through_h11() -> None:
-    server = ServerProtocol()
-    server.receive_data(upgrade() + masked_text("x"))
-    server.events()
-    server.accept(headers=(("x-runner", "r1"),))
-    assert b"x-runner: r1\r\n" in server.data_to_send()
-    assert server.events() == [Message("x")]
-
-
-@pytest.mark.parametrize(
-    ("data", "status", "reason"),
-    [
-        (upgrade(headers=BASE_HEADERS[:4]), 400, "Sec-WebSocket-Version: 13"),
-        (upgrade(headers=BASE_HEADERS[1:]), 400, "Host"),
-        (upgrade(headers=[*BASE_HEADERS, (b"Host", b"b")]), 400, "multiple Host"),
-        (upgrade(headers=[*BASE_HEADERS, (b"Bad Name", b"x")]), 400, "malformed HTTP request"),
-        (b"\x16\x03\x01\x02\x00", 400, "illegal request line"),
-        (b"GET /" + b"x" * 17_000, 431, "malformed HTTP request"),
-    ],
-)
-def test_malformed_requests_are_still_answered_with_their_status(
-    data: bytes, status: int, reason: str
-) -> None:
-    server = ServerProtocol()
-    server.receive_data(data)
-    (event,) = server.events()
-    assert isinstance(event, BadRequest)
-    assert event.status_code == status
-    assert reason in event.reason
-    assert server.data_to_send().startswith(b"HTTP/1.1 %d " % status)
-    assert server.close_transport
-
-
-def test_lf_only_upgrade_is_still_served_by_h11() -> None:
-    server = ServerProtocol()
-    server.receive_data(upgrade().replace(b"\r\n", b"\n"))
-    (event,) = server.events()
-    assert isinstance(event, UpgradeRequest)
-    server.accept()
-    assert server.data_to_send().startswith(b"HTTP/1.1 101 ")
-
-
-def test_eof_before_the_head_ends_closes_quietly() -> None:
-    server = ServerProtocol()
-    server.receive_data(b"GET /x HTT")
-    server.receive_data(None)
-    events = server.events()
-    assert all(isinstance(e, BadRequest) for e in events)
-    assert server.close_transport
-    empty = ServerProtocol()
-    empty.receive_data(None)
-    assert empty.events() == []
-    assert empty.close_transport

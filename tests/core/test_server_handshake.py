@@ -2,7 +2,7 @@
 
 One HTTP request, an upgrade answered with accept() or a plain request (or a
 refused upgrade) answered with respond(); malformed requests answered for the
-application.  The upgrade fast path has its own tests (test_http_request.py).
+application.  The upgrade fast path has its own tests (test_upgrade_fast_path.py).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The sans-IO core: protocol state machines, handshake, envelope, endpoints, errors.
+"""The sans-IO core: the connection, both opening handshakes, envelope, endpoints, errors.
 
 Nothing in this package performs I/O, starts threads or reads a clock.
 """

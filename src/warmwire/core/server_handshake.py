@@ -1,7 +1,7 @@
 """The server role: one HTTP request (plain or upgrade, RFC 6455 §4.2), then the connection.
 
 :class:`ServerProtocol` is the runner's front door: it reads one request with
-h11 (or, for the plainest upgrade, with :mod:`warmwire.core.http_request`),
+h11 (or, for the plainest upgrade, on :mod:`warmwire.core.upgrade_fast_path`),
 answers it with :meth:`~ServerProtocol.accept` or
 :meth:`~ServerProtocol.respond`, and after an accepted upgrade is a
 :class:`~warmwire.core.connection.Connection`.
@@ -14,12 +14,10 @@ from collections.abc import Iterable, Sequence
 import h11
 import orjson
 
-from warmwire.core import http_request
 from warmwire.core.connection import DEFAULT_MAX_MESSAGE_SIZE, Connection, State
 from warmwire.core.errors import ProtocolError
 from warmwire.core.events import BadRequest, Headers, HttpRequest, UpgradeRequest
 from warmwire.core.handshake_headers import (
-    MAX_HEADER_BYTES,
     accept_token,
     asks_for_websocket,
     connection_upgrade,
@@ -27,6 +25,7 @@ from warmwire.core.handshake_headers import (
     header_values,
     parse_subprotocols,
 )
+from warmwire.core.upgrade_fast_path import FastPathState, UpgradeFastPath
 
 MAX_REQUEST_BODY = 64 * 1024
 """The largest plain HTTP request body the front door reads (413 beyond it)."""
@@ -48,30 +47,13 @@ class ServerProtocol(Connection):
     ) -> None:
         super().__init__(max_message_size)
         self.max_request_body = max_request_body
-        self._h11_connection: h11.Connection | None = None
+        self._fast_path = UpgradeFastPath()
         self._request: h11.Request | None = None
         self._body = bytearray()
-        self._upgrade_key: bytes | None = None
-        """The client's Sec-WebSocket-Key while an upgrade waits for accept() or respond()."""
+        self._key = b""
+        """The client's Sec-WebSocket-Key, once its upgrade request is valid."""
         self._offered: tuple[str, ...] = ()
         self._responded = False
-        # The upgrade fast path (see warmwire.core.http_request): the request's
-        # bytes while they may still be a plain upgrade; once parsed, the head
-        # h11 has not seen (shown to it only to write a response other than
-        # the 101) and the bytes that followed it.
-        self._head: bytearray | None = bytearray()
-        self._fast_head: bytes | None = None
-        self._held: bytearray | None = None
-        self._held_eof = False
-
-    @property
-    def _h11(self) -> h11.Connection:
-        # Made on first use: an upgrade on the fast path that is accepted never needs it.
-        if self._h11_connection is None:
-            self._h11_connection = h11.Connection(
-                h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES
-            )
-        return self._h11_connection
 
     def receive_data(self, data: bytes | None) -> None:
         """Feed bytes read from the transport; ``None`` means end of stream."""
@@ -80,73 +62,25 @@ class ServerProtocol(Connection):
             return
         if data is not None and not data:
             return  # an empty read is not the end of the stream (h11 would take b"" as EOF)
-        if self._upgrade_key is not None:
-            self._hold(data)
-            return
-        if self._head is not None:
-            if data is not None and self._gather(data):
-                return
-            # Not a plain upgrade (or the peer left): h11 reads it all from the first byte.
-            pending, self._head = bytes(self._head), None
-            self._feed_h11(pending, eof=data is None)
-            return
-        self._feed_h11(b"" if data is None else data, eof=data is None)
-
-    def _hold(self, data: bytes | None) -> None:
-        """Keep bytes (and EOF) that arrive while the upgrade waits; accept() replays them."""
-        if self._held is not None:
-            if not self._held_eof:
-                if data is None:
-                    self._held_eof = True
-                else:
-                    self._held += data
-        elif not self._h11.trailing_data[1]:
-            self._h11.receive_data(b"" if data is None else data)
-
-    def _gather(self, data: bytes) -> bool:
-        """Collect the head of a plain upgrade request; ``False`` hands the bytes to h11."""
-        head = self._head
-        assert head is not None
-        searched = len(head)
-        head += data
-        if not http_request.may_be_fast(head):
-            return False
-        end = http_request.head_end(head, searched - 2)
-        if end < 0:
-            return len(head) <= MAX_HEADER_BYTES  # beyond: h11 answers 431
-        parsed = http_request.parse_head(head, end)
-        if parsed is None or not asks_for_websocket(parsed.headers):
-            return False
-        self._head = None
-        self._fast_head = bytes(head[:end])
-        self._held = head[end:]
-        self._start_upgrade(b"GET", parsed.target, parsed.headers)
-        return True
-
-    def _feed_h11(self, data: bytes, *, eof: bool) -> None:
-        try:
-            if data:
-                self._h11.receive_data(data)
-            if eof:
-                self._h11.receive_data(b"")
-            self._read_request()
-        except h11.RemoteProtocolError as exc:
-            self._bad_request(exc.error_status_hint, f"malformed HTTP request: {exc}")
+        fast_path = self._fast_path
+        head = fast_path.receive_data(data)
+        if head is not None:
+            self._start_upgrade(b"GET", head.target, head.headers)
+        elif fast_path.state is FastPathState.H11_REQUEST:
+            try:
+                self._read_request()
+            except h11.RemoteProtocolError as exc:
+                self._bad_request(exc.error_status_hint, f"malformed HTTP request: {exc}")
 
     def _show_h11_the_request(self) -> None:
         """Let h11 read a request the fast path parsed, before it writes an HTTP response."""
-        if self._fast_head is None:
-            return
-        head, self._fast_head = self._fast_head, None
-        self._h11.receive_data(head)
-        request = self._h11.next_event()
-        # parse_head takes only heads h11 takes (tests/core/test_http_request.py).
-        assert isinstance(request, h11.Request), request
-        self._request = request
+        if self._fast_path.state is FastPathState.FAST_UPGRADE:
+            self._request = self._fast_path.hand_to_h11()
 
     def _read_request(self) -> None:
+        connection = self._fast_path.h11_connection
         while True:
-            event = self._h11.next_event()
+            event = connection.next_event()
             if event is h11.NEED_DATA or event is h11.PAUSED:
                 return
             if isinstance(event, h11.ConnectionClosed):
@@ -156,6 +90,7 @@ class ServerProtocol(Connection):
             if isinstance(event, h11.Request):
                 self._request = event
                 if asks_for_websocket(event.headers):
+                    self._fast_path.upgrade_read_by_h11()
                     self._start_upgrade(event.method, event.target, event.headers)
                     return
             elif isinstance(event, h11.Data):
@@ -197,7 +132,7 @@ class ServerProtocol(Connection):
         if problem is not None:
             self._bad_request(400, f"invalid WebSocket upgrade: {problem}")
             return
-        self._upgrade_key = values[b"sec-websocket-key"][0]
+        self._key = values[b"sec-websocket-key"][0]
         self._offered = tuple(
             parse_subprotocols(
                 [v.decode("latin-1") for v in values.get(b"sec-websocket-protocol", ())]
@@ -213,7 +148,8 @@ class ServerProtocol(Connection):
 
     def accept(self, subprotocol: str | None = None, headers: Headers = ()) -> None:
         """Accept the pending upgrade request (optionally choosing a subprotocol)."""
-        if self._upgrade_key is None or self.state is not State.CONNECTING:
+        fast_path = self._fast_path
+        if not fast_path.upgrade_waiting or self.state is not State.CONNECTING:
             raise ProtocolError("accept() needs a pending WebSocket upgrade request")
         if subprotocol is not None and subprotocol not in self._offered:
             raise ProtocolError(
@@ -222,11 +158,11 @@ class ServerProtocol(Connection):
         response = [
             (b"upgrade", b"websocket"),
             (b"connection", b"Upgrade"),
-            (b"sec-websocket-accept", accept_token(self._upgrade_key)),
+            (b"sec-websocket-accept", accept_token(self._key)),
         ]
         if subprotocol is not None:
             response.append((b"sec-websocket-protocol", subprotocol.encode("ascii")))
-        if self._fast_head is not None and not headers:
+        if fast_path.state is FastPathState.FAST_UPGRADE and not headers:
             # Every value is ours or an offered name taken from a validated header:
             # the 101 needs none of h11's checks (the bytes are the ones h11 writes).
             self._out.append(_switching_protocols(response))
@@ -235,7 +171,7 @@ class ServerProtocol(Connection):
             response += [(k.encode(), v.encode()) for k, v in headers]
             try:
                 self._out.append(
-                    self._h11.send(
+                    fast_path.h11_connection.send(
                         h11.InformationalResponse(
                             status_code=101, headers=response, reason=b"Switching Protocols"
                         )
@@ -243,13 +179,8 @@ class ServerProtocol(Connection):
                 )
             except h11.LocalProtocolError as exc:
                 raise ProtocolError(f"cannot accept the upgrade: {exc}") from None
-        self._upgrade_key = None
         self.state = State.OPEN
-        if self._held is not None:
-            trailing, closed = bytes(self._held), self._held_eof
-            self._held = None
-        else:
-            trailing, closed = self._h11.trailing_data
+        trailing, closed = fast_path.switch()
         self._receive_frames(trailing)
         if closed:
             self._receive_frames(None)
@@ -265,11 +196,12 @@ class ServerProtocol(Connection):
         if "content-type" not in names:
             all_headers.append((b"content-type", b"application/json"))
         all_headers += [(b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+        connection = self._fast_path.h11_connection
         try:
-            self._out.append(self._h11.send(h11.Response(status_code=status, headers=all_headers)))
+            self._out.append(connection.send(h11.Response(status_code=status, headers=all_headers)))
             if self._request is None or self._request.method != b"HEAD":
-                self._out.append(self._h11.send(h11.Data(data=body)))
-            self._out.append(self._h11.send(h11.EndOfMessage()))
+                self._out.append(connection.send(h11.Data(data=body)))
+            self._out.append(connection.send(h11.EndOfMessage()))
         except h11.LocalProtocolError as exc:
             raise ProtocolError(f"cannot send the HTTP response: {exc}") from None
         self.state = State.CLOSED
@@ -277,7 +209,7 @@ class ServerProtocol(Connection):
 
     def _bad_request(self, status: int, reason: str) -> None:
         self._events.append(BadRequest(status, reason))
-        if self._h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+        if self._fast_path.h11_connection.our_state in (h11.IDLE, h11.SEND_RESPONSE):
             body = orjson.dumps({"error": "Bad Request", "reason": reason})
             try:
                 self.respond(status, body)
