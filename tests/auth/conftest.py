@@ -38,7 +38,7 @@ from warmwire.client.builder import ConnectionBuilder
 from warmwire.core.events import Closed
 from warmwire.examples.echo import Echo
 from warmwire.runner import RunningServer
-from warmwire.transports.websocket import AsyncWebSocket
+from warmwire.transports.drivers import open_client
 
 KEY_ID = "dev"
 SECRET = "s3cret"
@@ -136,9 +136,7 @@ class AuthRunner:
         creds = await resolved.auth.credentials(spec.endpoint, spec.url)
         with anyio.fail_after(TIMEOUT):
             stream = await resolved.transport.connect(spec.url, resolved.options)
-            ws = await AsyncWebSocket.open_client(
-                stream, spec.client_protocol(creds.token, creds.headers)
-            )
+            ws = await open_client(stream, spec.client_protocol(creds.token, creds.headers))
             try:
                 first = await ws.recv()
                 second = await ws.recv()

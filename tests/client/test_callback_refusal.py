@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -138,12 +137,12 @@ class _RefusalInOnePacket:
 
 
 @pytest.fixture
-def auth_and_tokens() -> Iterator[tuple[RunnerAuth, list[str]]]:
+def auth_and_tokens() -> tuple[RunnerAuth, list[str]]:
     signing = load_signing_key(generate_signing_key())
     auth = RunnerAuth.create(keys=KeyStore([ApiKey("dev", "s")]), signing_key=signing)
     issuer = TokenIssuer(signing)
     # The first token is for another app: refused.  The second is good.
-    yield auth, [issuer.mint("dev", ["someone-else"], 60), issuer.mint("dev", ["recorder"], 60)]
+    return auth, [issuer.mint("dev", ["someone-else"], 60), issuer.mint("dev", ["recorder"], 60)]
 
 
 def _port(url: str) -> int:

@@ -1,7 +1,7 @@
 """The runner and the async client on uvloop too: asyncio programs often run on it.
 
 Under asyncio, TCP and Unix sockets use warmwire's own stream over the loop's
-Protocol API (transports/asyncio_stream.py); uvloop's transports are not
+Protocol API (transports/asyncio_socket.py); uvloop's transports are not
 ``asyncio.Transport`` subclasses, and that must not matter.  Both ends run in
 this process over real loopback and Unix sockets, with 1 MB payloads so that
 flow control (paused reading and writing) is exercised.

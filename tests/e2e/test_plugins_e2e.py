@@ -26,7 +26,6 @@ from warmwire import plugins
 from warmwire.codecs.base import FrameKind
 from warmwire.runner import RunningServer
 from warmwire.transports.base import ConnectOptions
-from warmwire.transports.tcp import TcpTransport
 
 TIMEOUT = 10.0
 PACKAGE = "ww_rot13codec"
@@ -137,15 +136,16 @@ def installed_plugin(plugin_site: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
         sys.modules.pop(name, None)
 
 
-class RecordingTcp(TcpTransport):
-    """Plain TCP that keeps a copy of every byte the runner sends (frames to a client
-    are unmasked, so payloads can be found verbatim)."""
+class RecordingTcp:
+    """A third-party transport: plain TCP on anyio's streams, keeping a copy of every
+    byte the runner sends (frames to a client are unmasked, so payloads can be found
+    verbatim).  Its anyio stream is driven by the anyio driver under either loop."""
 
     def __init__(self) -> None:
         self.received = bytearray()
 
     async def connect(self, url: Any, options: ConnectOptions) -> anyio.abc.ByteStream:
-        stream = await super().connect(url, options)
+        stream = await anyio.connect_tcp(url.host, url.port)
         return _Tee(stream, self.received)
 
 

@@ -27,7 +27,7 @@ import pytest
 import warmwire
 from helpers.tools import require
 from warmwire.core.envelope import FalMessage, classify
-from warmwire.transports.websocket import AsyncWebSocket
+from warmwire.transports.drivers import open_client
 
 from .harness import FAL_VENV_PYTHON, HERE, SETUP
 
@@ -124,9 +124,7 @@ async def test_timings_on_the_wire(fal_url: str) -> None:
     credentials = await resolved.auth.credentials(spec.endpoint, spec.url)
     with anyio.fail_after(TIMEOUT):
         stream = await resolved.transport.connect(spec.url, resolved.options)
-        ws = await AsyncWebSocket.open_client(
-            stream, spec.client_protocol(credentials.token, credentials.headers)
-        )
+        ws = await open_client(stream, spec.client_protocol(credentials.token, credentials.headers))
         try:
             await ws.send(msgpack.packb({"n": 7}))
             result = await ws.recv()

@@ -26,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from helpers import polling
 from warmwire.core.client_handshake import ClientProtocol
 from warmwire.runner import RunningServer, Session
+from warmwire.transports.drivers import open_client
 from warmwire.transports.websocket import AsyncWebSocket
 
 TIMEOUT = 10.0
@@ -51,7 +52,7 @@ async def _raw_ws(
         subprotocols=subprotocols,
         max_message_size=max_message_size,
     )
-    ws = await AsyncWebSocket.open_client(stream, protocol, close_timeout=5)
+    ws = await open_client(stream, protocol, close_timeout=5)
     try:
         yield ws
     finally:

@@ -15,6 +15,7 @@ from warmwire.client._messages import interpret, is_skip, unread_error
 from warmwire.client.resolved import Resolved
 from warmwire.codecs.base import Codec
 from warmwire.core.close_codes import CloseCode
+from warmwire.transports.drivers import open_client
 from warmwire.transports.websocket import AsyncWebSocket
 
 
@@ -38,9 +39,7 @@ class AsyncRealtimeConnection:
                 stream = await resolved.transport.connect(spec.url, resolved.options)
             except OSError as exc:
                 raise unreachable(spec.url, exc) from exc
-            ws = await AsyncWebSocket.open_client(
-                stream, protocol, close_timeout=spec.close_timeout
-            )
+            ws = await open_client(stream, protocol, close_timeout=spec.close_timeout)
         return cls(ws, resolved.codec)
 
     @property

@@ -1,7 +1,8 @@
 """The transport interface: how a client reaches a runner.
 
 A transport opens a byte stream to a :class:`~warmwire.core.endpoint.RunnerUrl`:
-an anyio ``ByteStream`` for the async client (asyncio or trio), and optionally
+an anyio ``ByteStream`` (or asyncio's own socket, see :data:`Stream`) for the
+async client (asyncio or trio), and optionally
 a connected blocking socket for the sync client.  Transports are chosen by URL
 scheme through the ``warmwire.transports`` entry-point group.
 """
@@ -16,6 +17,11 @@ import anyio.abc
 import attrs
 
 from warmwire.core.endpoint import RunnerUrl
+from warmwire.transports.asyncio_socket import AsyncioSocket
+
+Stream = anyio.abc.ByteStream | AsyncioSocket
+"""What a transport opens: any anyio byte stream, or (the built-in transports under
+asyncio) asyncio's own socket; :mod:`warmwire.transports.drivers` picks the driver."""
 
 
 @attrs.frozen(slots=True)
@@ -32,7 +38,7 @@ class ConnectOptions:
 class Transport(Protocol):
     """Opens async byte streams; see :class:`SyncTransport` for blocking sockets."""
 
-    async def connect(self, url: RunnerUrl, options: ConnectOptions) -> anyio.abc.ByteStream: ...
+    async def connect(self, url: RunnerUrl, options: ConnectOptions) -> Stream: ...
 
 
 @runtime_checkable

@@ -8,8 +8,8 @@ import anyio
 import anyio.abc
 
 from warmwire.core.endpoint import RunnerUrl
-from warmwire.transports import asyncio_stream, eventloop
-from warmwire.transports.base import ConnectOptions
+from warmwire.transports import asyncio_socket, eventloop
+from warmwire.transports.base import ConnectOptions, Stream
 
 
 def set_nodelay(sock: socket.socket) -> None:
@@ -21,10 +21,10 @@ def set_nodelay(sock: socket.socket) -> None:
 class TcpTransport:
     """TCP for ``ws://`` URLs."""
 
-    async def connect(self, url: RunnerUrl, options: ConnectOptions) -> anyio.abc.ByteStream:
+    async def connect(self, url: RunnerUrl, options: ConnectOptions) -> Stream:
         # Both set TCP_NODELAY on the streams they create.
         if eventloop.on_asyncio():
-            return await asyncio_stream.connect_tcp(url.host, url.port)
+            return await asyncio_socket.connect_tcp(url.host, url.port)
         return await anyio.connect_tcp(url.host, url.port)
 
     def connect_sync(self, url: RunnerUrl, options: ConnectOptions) -> socket.socket:

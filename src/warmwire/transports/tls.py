@@ -9,15 +9,18 @@ import anyio
 import anyio.abc
 
 from warmwire.core.endpoint import RunnerUrl
-from warmwire.transports.base import ConnectOptions
+from warmwire.transports import asyncio_socket, eventloop
+from warmwire.transports.base import ConnectOptions, Stream
 from warmwire.transports.tcp import set_nodelay
 
 
 class TlsTransport:
     """TLS for ``wss://`` URLs; pass ``ssl_context`` to trust a private CA."""
 
-    async def connect(self, url: RunnerUrl, options: ConnectOptions) -> anyio.abc.ByteStream:
+    async def connect(self, url: RunnerUrl, options: ConnectOptions) -> Stream:
         context = options.ssl_context or ssl.create_default_context()
+        if eventloop.on_asyncio():
+            return await asyncio_socket.connect_tcp(url.host, url.port, ssl_context=context)
         return await anyio.connect_tcp(
             url.host, url.port, tls=True, ssl_context=context, tls_standard_compatible=False
         )

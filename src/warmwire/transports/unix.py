@@ -8,17 +8,17 @@ import anyio
 import anyio.abc
 
 from warmwire.core.endpoint import RunnerUrl
-from warmwire.transports import asyncio_stream, eventloop
-from warmwire.transports.base import ConnectOptions
+from warmwire.transports import asyncio_socket, eventloop
+from warmwire.transports.base import ConnectOptions, Stream
 
 
 class UnixTransport:
     """Unix domain sockets for ``ws+unix://`` URLs."""
 
-    async def connect(self, url: RunnerUrl, options: ConnectOptions) -> anyio.abc.ByteStream:
+    async def connect(self, url: RunnerUrl, options: ConnectOptions) -> Stream:
         assert url.unix_path is not None
         if eventloop.on_asyncio():
-            return await asyncio_stream.connect_unix(url.unix_path)
+            return await asyncio_socket.connect_unix(url.unix_path)
         return await anyio.connect_unix(url.unix_path)
 
     def connect_sync(self, url: RunnerUrl, options: ConnectOptions) -> socket.socket:
