@@ -7,13 +7,13 @@ error a refusal becomes; the server half of each exchange is a ServerProtocol.
 from __future__ import annotations
 
 import pytest
-from wire import (
+
+from helpers.wire import (
     TARGET,
     feed,
     parse_response,
     upgrade,
 )
-
 from warmwire.core.client_handshake import MAX_REJECT_BODY, ClientProtocol, rejection_error
 from warmwire.core.connection import State
 from warmwire.core.errors import HandshakeError, ProtocolError

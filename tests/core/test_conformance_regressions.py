@@ -11,7 +11,8 @@ Autobahn's.
 from __future__ import annotations
 
 import pytest
-from wire import (
+
+from helpers.wire import (
     OP_BINARY,
     OP_CLOSE,
     OP_CONT,
@@ -25,7 +26,6 @@ from wire import (
     open_pair,
     parse_frames,
 )
-
 from warmwire.core.client_handshake import ClientProtocol
 from warmwire.core.close_codes import CloseCode
 from warmwire.core.connection import DEFAULT_MAX_MESSAGE_SIZE, State

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from wire import (
+
+from helpers.wire import (
     OP_BINARY,
     OP_CLOSE,
     OP_CONT,
@@ -30,7 +31,6 @@ from wire import (
     parse_frames,
     upgrade,
 )
-
 from warmwire.core import frames as frame_format
 from warmwire.core import masking
 from warmwire.core.client_handshake import ClientProtocol

@@ -13,26 +13,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from helpers.upgrade_requests import BASE_HEADERS, upgrade
 from warmwire.core.http_request import head_end, may_be_fast, parse_head
-
-KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
-BASE_HEADERS = [
-    (b"Host", b"runner:8080"),
-    (b"Upgrade", b"websocket"),
-    (b"Connection", b"Upgrade"),
-    (b"Sec-WebSocket-Key", KEY),
-    (b"Sec-WebSocket-Version", b"13"),
-]
-
-
-def upgrade(
-    target: bytes = b"/warmwire/echo/realtime?fal_jwt_token=a.b.c",
-    headers: list[tuple[bytes, bytes]] | None = None,
-    line: bytes | None = None,
-) -> bytes:
-    lines = [line if line is not None else b"GET " + target + b" HTTP/1.1"]
-    lines += [name + b": " + value for name, value in (headers or BASE_HEADERS)]
-    return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
 def h11_request(data: bytes) -> h11.Request | None:

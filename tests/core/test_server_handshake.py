@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from wire import (
+
+from helpers.wire import (
     OP_BINARY,
     OP_TEXT,
     TARGET,
@@ -19,7 +20,6 @@ from wire import (
     parse_response,
     upgrade,
 )
-
 from warmwire.core.client_handshake import ClientProtocol
 from warmwire.core.close_codes import CloseCode
 from warmwire.core.connection import State

@@ -14,8 +14,8 @@ import h11
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_http_request import BASE_HEADERS, KEY, upgrade
 
+from helpers.upgrade_requests import BASE_HEADERS, KEY, upgrade
 from warmwire.core.connection import State
 from warmwire.core.events import BadRequest, Closed, HttpRequest, Message, UpgradeRequest
 from warmwire.core.handshake_headers import MAX_HEADER_BYTES

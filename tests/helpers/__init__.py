@@ -4,6 +4,9 @@
 - ``processes``: the ``warmwire`` command in its own process: run it to completion, or
   start a runner, wait for the URL it prints and stop it (sync and async);
 - ``asgi_servers``: an ASGI app under a real uvicorn or hypercorn, in a thread;
+- ``wire``: a ClientProtocol and a ServerProtocol talking by bytes alone, and WebSocket
+  frames built and parsed by hand (the sans-IO tests of ``tests/core``);
+- ``upgrade_requests``: an upgrade request's head as raw bytes, for the head parsers;
 - ``tools``: what the marked tests need from outside the venv (Chromium, node, nginx,
   Ray); a missing one fails the test naming the make target that installs it.
 

@@ -1,4 +1,4 @@
-"""Both roles talking by bytes alone, and frames built by hand: the tests/core toolkit.
+"""Both roles talking by bytes alone, and frames built by hand: the sans-IO tests' toolkit.
 
 No sockets and no event loop: a ClientProtocol and a ServerProtocol talk to each
 other by passing ``data_to_send()`` into ``receive_data()``; hand-built frames
