@@ -52,6 +52,7 @@ from wsproto.frame_protocol import XorMaskerSimple
 
 from warmwire.core.client_handshake import ClientProtocol
 from warmwire.core.events import Closed, Event, Message, Opened, Pong, UpgradeRequest
+from warmwire.core.frames import SPLIT_AT
 from warmwire.core.server_handshake import ServerProtocol
 
 T = TypeVar("T")
@@ -454,6 +455,77 @@ def test_warmwire_and_wsproto_agree(
     )
     hypothesis.event(f"messages: {min(sum(r[0] == 'message' for r in records), 3)}")
     hypothesis.event(f"pongs sent: {min(sum(r[0] == 'sent-pong' for r in records), 3)}")
+
+
+# -- the other direction: wsproto reads what warmwire writes ------------------------
+
+
+def opened_warmwire(role: Role) -> ClientProtocol | ServerProtocol:
+    proto, handshake = open_warmwire(role)
+    proto.receive_data(handshake)
+    if isinstance(proto, ServerProtocol):
+        proto.accept()
+    proto.data_to_send()
+    assert proto.state.value == "open"
+    return proto
+
+
+# Up to past SPLIT_AT, where a frame leaves as its header and its payload apart.
+outgoing_sizes = large_sizes | st.integers(SPLIT_AT - 2, SPLIT_AT + 5)
+outgoing = weighted(
+    (2, st.text(max_size=40)),
+    (2, st.binary(max_size=40)),
+    (1, st.tuples(outgoing_sizes, st.integers(0, 2**32)).map(_random_bytes)),
+    (1, outgoing_sizes.map(lambda n: ("aé€😀" * (n // 10 + 1))[: n // 2])),
+    (2, st.binary(max_size=125).map(lambda p: ("ping", p))),
+)
+
+
+@pytest.mark.parametrize("role", ["client", "server"])
+@given(
+    actions=st.lists(outgoing, max_size=5),
+    close=st.none() | st.tuples(valid_close_codes | st.just(1005), st.text(max_size=80)),
+)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_wsproto_reads_what_warmwire_writes(
+    role: Role, actions: list[str | bytes | tuple[str, bytes]], close: tuple[int, str] | None
+) -> None:
+    # The writer's half of the frame layer (headers, the length fields, the C masker,
+    # large frames written as two chunks, close payloads), read by the oracle.
+    proto = opened_warmwire(role)
+    for action in actions:
+        if isinstance(action, tuple):
+            proto.send_ping(action[1])
+        else:
+            proto.send_message(action)
+    if close is not None:
+        proto.close(*close)
+    peer = Connection(ConnectionType.SERVER if role == "client" else ConnectionType.CLIENT)
+    for written in proto.chunks_to_send():
+        peer.receive_data(bytes(written))
+    received: list[object] = []
+    parts: list[Any] = []
+    for event in peer.events():
+        if isinstance(event, ws.TextMessage | ws.BytesMessage):
+            parts.append(event.data)
+            if event.message_finished:
+                received.append(("" if isinstance(event, ws.TextMessage) else b"").join(parts))
+                parts = []
+        elif isinstance(event, ws.Ping):
+            received.append(("ping", event.payload))
+        else:
+            assert isinstance(event, ws.CloseConnection), event
+            received.append((event.code, event.reason))
+    expected: list[object] = list(actions)
+    if close is not None:
+        code, reason = close
+        if len(reason.encode()) > 123:  # cut to fit the 125-byte payload, marked "..."
+            assert isinstance(received[-1], tuple)
+            assert reason.startswith(received[-1][1].removesuffix("..."))
+            assert len(received[-1][1].encode()) <= 123
+            reason = received[-1][1]
+        expected.append((code, "" if code == 1005 else reason))
+    assert received == expected
 
 
 # -- fixed cases: the nastiest streams, and the deliberate differences -------------------
