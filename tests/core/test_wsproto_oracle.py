@@ -7,9 +7,9 @@ reserved bits and opcodes, bad lengths, invalid UTF-8, closes good and bad, data
 after the close, frames cut short) go to warmwire's core and to a wsproto
 connection, in both roles and in random chunks, and both must report the same
 messages, the same pongs received, the same frames sent back (pongs, close) and
-the same close code.
+the same close code.  The other way, wsproto reads back what warmwire writes.
 
-wsproto reports; its user acts.  ``_run_wsproto`` is the driver a wsproto user
+wsproto reports; its user acts.  ``run_wsproto`` is the driver a wsproto user
 writes, doing what warmwire does by itself: answer pings while open, echo a peer's
 close, send a close with the code of a failure (wsproto's ``ParseFailed``, which it
 turns into a ``CloseConnection`` event), stop reading once closed.
