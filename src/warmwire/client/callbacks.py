@@ -7,7 +7,26 @@ runner closed (timeout, drain, network loss) reconnects with a valid token; a
 refused token is forgotten so the reconnect fetches a fresh one.  Each event
 goes to exactly one callback: ``on_result`` for results, ``on_error`` for
 :class:`RealtimeError` (``x-fal-error``, abnormal closes, connection and token
-failures).
+failures).  Nothing raised inside the connection ever leaves it.
+
+What ``on_error`` receives (``error.error`` is the code):
+
+* the runner's ``x-fal-error``: ``INTERNAL_ERROR`` (the app raised),
+  ``INVALID_INPUT`` (it could not take an input), ``TIMEOUT`` (no input for the
+  session timeout; the next send reconnects);
+* :class:`UnauthorizedError` (``Unauthorized``): the credentials were refused,
+  once per refusal; the token is forgotten and the next send fetches a new one;
+* :class:`ConnectionClosedError` (``CONNECTION_CLOSED``, with ``.code``): the
+  connection ended abnormally (1001 draining, 1006 lost, 1009 too big...);
+* ``CONNECTION_FAILED``: no connection could be opened (unreachable runner,
+  refused upgrade, no token could be fetched, the open timed out);
+* ``CONNECTION_CLOSED`` (a plain :class:`RealtimeError`): an input was not
+  sent, because two connections in a row closed under it;
+* ``INVALID_INPUT`` from the client itself: an input the codec cannot encode;
+* ``INVALID_OUTPUT``: a result the codec cannot decode.
+
+``send()`` raises only :class:`RealtimeError` ``CLOSED``, after ``close()``.
+An exception raised by a callback is logged and does not stop the connection.
 """
 
 from __future__ import annotations
@@ -118,17 +137,23 @@ class _CallbackCore:
             try:
                 await conn.send(obj)
                 return
-            except CodecError as exc:
-                await self._error(RealtimeError("INVALID_INPUT", f"cannot encode the input: {exc}"))
-                return
-            except ProtocolError:
-                # The runner closed between our check and the send: reconnect once.
+            except (ProtocolError, RealtimeError):
+                # The connection is over.  A RealtimeError here (UnauthorizedError when
+                # the refusal came in the same packet as the 101) is the runner's last
+                # word on it, and the reader reports that one: not reported twice.
                 if self._conn is conn:
                     self._conn = None
                 if attempt == 2:
                     await self._error(
-                        RealtimeError("CONNECTION_CLOSED", "the connection closed while sending")
+                        RealtimeError(
+                            "CONNECTION_CLOSED",
+                            "the input was not sent: the connection closed before it could "
+                            "be, twice in a row (see the previous error); send it again",
+                        )
                     )
+            except Exception as exc:  # CodecError, or whatever a plugin codec raises
+                await self._error(RealtimeError("INVALID_INPUT", f"cannot encode the input: {exc}"))
+                return
 
     async def _connection(self, tg: anyio.abc.TaskGroup) -> AsyncRealtimeConnection | None:
         if self._conn is not None and not self._conn.closed:
@@ -227,7 +252,11 @@ class CallbackConnection:
         return self._core.connections
 
     def send(self, obj: Any) -> None:
-        """Queue ``obj`` for sending; returns at once."""
+        """Queue ``obj`` for sending; returns at once.
+
+        Raises :class:`RealtimeError` ``CLOSED`` after :meth:`close`; every other
+        failure goes to ``on_error`` (see the module docstring).
+        """
         if self._closed:
             raise RealtimeError("CLOSED", "this connection was closed; create a new one")
         self._portal.start_task_soon(_push, self._core, obj)
@@ -267,7 +296,11 @@ class AsyncCallbackConnection:
         return self._core.connections
 
     def send(self, obj: Any) -> None:
-        """Queue ``obj`` for sending; returns at once."""
+        """Queue ``obj`` for sending; returns at once.
+
+        Raises :class:`RealtimeError` ``CLOSED`` after :meth:`close`; every other
+        failure goes to ``on_error`` (see the module docstring).
+        """
         self._core.push(obj)
 
     def close(self) -> None:

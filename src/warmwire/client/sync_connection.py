@@ -14,6 +14,7 @@ from warmwire.client._messages import interpret, is_skip, unread_error
 from warmwire.client.resolved import Resolved
 from warmwire.codecs.base import Codec
 from warmwire.core.close_codes import CloseCode
+from warmwire.core.errors import ConnectionClosedError
 from warmwire.transports.base import SyncTransport
 from warmwire.transports.blocking import SyncWebSocket
 
@@ -48,20 +49,40 @@ class RealtimeConnection:
     def send(self, obj: Any) -> None:
         """Encode ``obj`` with the session codec and send it.
 
-        On a connection the runner has closed after reporting an error (such
-        as :class:`UnauthorizedError` for refused credentials), raises that
-        error; on any other closed connection, :class:`ProtocolError`.
+        Raises:
+            CodecError: ``obj`` cannot be encoded; nothing was sent and the
+                connection stays open.
+            UnauthorizedError: the runner refused the credentials and closed the
+                connection, and ``recv()`` has not returned that refusal yet (it
+                still will).  Likewise :class:`RealtimeError` for another error
+                the runner reported before closing (``TIMEOUT``).
+            ConnectionClosedError: the connection is over (``.code`` says how:
+                1000 normal, 1001 runner draining, 1006 lost...); open a new one.
+            ProtocolError: ``close()`` has begun closing it (the caller's own close).
         """
-        if self._ws.closed is not None and (error := unread_error(self._ws.unread(), self._codec)):
-            raise error
+        closed = self._ws.closed
+        if closed is not None:
+            error = unread_error(self._ws.unread(), self._codec)
+            raise error or ConnectionClosedError(closed.code, closed.reason)
         self._ws.send(self._codec.encode(obj))
 
     def recv(self, timeout: float | None = None) -> Any:
-        """The next result; ``None`` once the runner closed normally.
+        """The next result; ``None`` once the runner closed normally (1000).
 
-        Raises :class:`RealtimeError` for an ``x-fal-error``,
-        :class:`ConnectionClosedError` for an abnormal close and
-        :class:`TimeoutError` when nothing arrives within ``timeout`` seconds.
+        Raises:
+            RealtimeError: the runner reported an ``x-fal-error`` (``.error`` is
+                ``INTERNAL_ERROR``, ``INVALID_INPUT`` or ``TIMEOUT``, ``.reason``
+                says why).  The connection stays usable unless the runner closes
+                it, as it does after ``TIMEOUT``.
+            UnauthorizedError: the runner refused the credentials; it then closes
+                the connection with 1008.  Get a fresh token and reconnect.
+            ConnectionClosedError: the connection ended abnormally; ``.code`` is
+                the close code (1001 runner draining: reconnect; 1006 lost; 1008
+                policy; 1009 message too big; 1011 runner error).
+            CodecError: a result the session codec cannot decode; the connection
+                stays usable.
+            TimeoutError: nothing arrived within ``timeout`` seconds; the
+                connection stays usable.
         """
         while True:
             value = interpret(self._ws.recv(timeout), self._codec)
