@@ -17,7 +17,6 @@ import functools
 import importlib.util
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +32,7 @@ import pytest
 
 import warmwire
 from helpers.polling import wait_until_sync
+from helpers.processes import run_cli, start_runner
 from helpers.tools import require_ray
 from warmwire.auth.runner_auth import RunnerAuth
 from warmwire.auth.tokens import generate_signing_key, load_signing_key
@@ -109,29 +109,24 @@ def _ray_is_installed() -> None:
 @pytest.fixture(scope="module")
 def ray_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeCluster]:
     workdir = tmp_path_factory.mktemp("ray-serve")
-    cli = cluster_mod.CLI
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     signing = workdir / "signing.pem"
     key = "dev:ray-serve-test-secret"
     (workdir / "keys.txt").write_text(f"{key}\n")
-    subprocess.run([*cli, "keys", "generate", str(signing)], env=env, check=True)
-    token_server = cluster_mod._Child(
-        "token-server",
-        [
-            *cli,
-            "token-server",
-            "--port",
-            "0",
-            "--signing-key",
-            str(signing),
-            "--key-file",
-            str(workdir / "keys.txt"),
-        ],
-        env,
-    )
+    generated = run_cli("keys", "generate", str(signing))
+    assert generated.returncode == 0, generated.stderr
     with contextlib.ExitStack() as stack:
-        stack.callback(token_server.stop)
-        token_url = token_server.wait_for(cluster_mod.URL_LINE).group(1).rstrip("/")
+        token_server = stack.enter_context(
+            start_runner(
+                "token-server",
+                "--port",
+                "0",
+                "--signing-key",
+                str(signing),
+                "--key-file",
+                str(workdir / "keys.txt"),
+            )
+        )
+        token_url = token_server.url.rstrip("/")
         # ray.init installs a SIGTERM handler in this process; the rest of the suite
         # gets the one it had back.
         stack.callback(signal.signal, signal.SIGTERM, signal.getsignal(signal.SIGTERM))
