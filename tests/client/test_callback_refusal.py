@@ -24,6 +24,7 @@ import anyio.to_thread
 import pytest
 
 import warmwire
+from helpers.callbacks import CallbackEvents
 from warmwire import runner
 from warmwire.auth.keys import ApiKey, KeyStore
 from warmwire.auth.runner_auth import RunnerAuth
@@ -36,31 +37,6 @@ class Recorder(runner.App, app_id="test/recorder"):
     @runner.realtime("/realtime", buffering=60)
     async def run(self, inp: dict[str, Any]) -> dict[str, Any]:
         return inp
-
-
-class _Events:
-    """What the callbacks received, waited on without sleeping."""
-
-    def __init__(self) -> None:
-        self.results: list[Any] = []
-        self.errors: list[warmwire.RealtimeError] = []
-        self._changed = threading.Condition()
-
-    def on_result(self, result: Any) -> None:
-        with self._changed:
-            self.results.append(result)
-            self._changed.notify_all()
-
-    def on_error(self, error: warmwire.RealtimeError) -> None:
-        with self._changed:
-            self.errors.append(error)
-            self._changed.notify_all()
-
-    def wait_for_results(self, count: int) -> None:
-        with self._changed:
-            assert self._changed.wait_for(lambda: len(self.results) >= count, 10), (
-                f"timed out: results={self.results} errors={self.errors}"
-            )
 
 
 class _RefusalInOnePacket:
@@ -153,7 +129,7 @@ def test_blocking_callbacks_report_the_refusal_once_and_resend(
     auth_and_tokens: tuple[RunnerAuth, list[str]],
 ) -> None:
     auth, tokens = auth_and_tokens
-    got = _Events()
+    got = CallbackEvents()
 
     async def scenario() -> None:
         async with runner.serve(Recorder(), auth=auth) as server:
@@ -170,9 +146,9 @@ def test_blocking_callbacks_report_the_refusal_once_and_resend(
                         throttle_interval=0,
                     ) as conn:
                         conn.send({"n": 1})
-                        got.wait_for_results(1)
+                        got.wait(results=1)
                         conn.send({"n": 2})
-                        got.wait_for_results(2)
+                        got.wait(results=2)
                         assert conn.connections == 2
 
                 await anyio.to_thread.run_sync(client)
@@ -191,7 +167,7 @@ async def test_async_callbacks_report_the_refusal_once_and_resend(
     auth_and_tokens: tuple[RunnerAuth, list[str]],
 ) -> None:
     auth, tokens = auth_and_tokens
-    got = _Events()
+    got = CallbackEvents()
     async with runner.serve(Recorder(), auth=auth) as server:
         with _RefusalInOnePacket(("127.0.0.1", _port(server.url))) as proxy:
             async with warmwire.connect_async(
@@ -204,7 +180,7 @@ async def test_async_callbacks_report_the_refusal_once_and_resend(
                 throttle_interval=0,
             ) as conn:
                 conn.send({"n": 1})
-                await anyio.to_thread.run_sync(got.wait_for_results, 1)
+                await got.await_(results=1)
                 assert conn.connections == 2
             assert proxy.coalesced == 1
     assert [e.error for e in got.errors] == ["Unauthorized"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from typing import Any
 
@@ -12,6 +11,8 @@ import anyio.to_thread
 import pytest
 
 import warmwire
+from helpers.callbacks import CallbackEvents
+from helpers.ports import free_port
 from warmwire import runner
 from warmwire.auth.keys import ApiKey, KeyStore
 from warmwire.auth.runner_auth import RunnerAuth
@@ -32,39 +33,10 @@ class Recorder(runner.App, app_id="test/recorder"):
         return inp
 
 
-class Results:
-    """Collects callback events and lets the test wait for a count, without sleeping."""
-
-    def __init__(self) -> None:
-        self.results: list[Any] = []
-        self.errors: list[warmwire.RealtimeError] = []
-        self._changed = threading.Condition()
-
-    def on_result(self, result: Any) -> None:
-        with self._changed:
-            self.results.append(result)
-            self._changed.notify_all()
-
-    def on_error(self, error: warmwire.RealtimeError) -> None:
-        with self._changed:
-            self.errors.append(error)
-            self._changed.notify_all()
-
-    def wait(self, results: int = 0, errors: int = 0, timeout: float = 10) -> None:
-        with self._changed:
-            ok = self._changed.wait_for(
-                lambda: len(self.results) >= results and len(self.errors) >= errors, timeout
-            )
-        assert ok, f"timed out: results={self.results} errors={self.errors}"
-
-    async def await_(self, results: int = 0, errors: int = 0) -> None:
-        await anyio.to_thread.run_sync(lambda: self.wait(results, errors))
-
-
 @pytest.mark.anyio
 async def test_burst_collapses_to_leading_and_trailing_edge() -> None:
     app = Recorder()
-    got = Results()
+    got = CallbackEvents()
     async with runner.serve(app, insecure_no_auth=True) as server:
         async with warmwire.connect_async(
             "test/recorder", url=server.url, on_result=got.on_result, on_error=got.on_error
@@ -83,7 +55,7 @@ async def test_burst_collapses_to_leading_and_trailing_edge() -> None:
 
 @pytest.mark.anyio
 async def test_no_throttle_sends_everything_and_errors_go_to_on_error() -> None:
-    got = Results()
+    got = CallbackEvents()
     async with runner.serve(Recorder(), insecure_no_auth=True) as server:
         async with warmwire.connect_async(
             "test/recorder",
@@ -126,16 +98,9 @@ async def test_async_callbacks_and_no_task_left_behind() -> None:
     assert seen == [{"n": 1}]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.mark.anyio
 async def test_reconnects_after_runner_restart() -> None:
-    got = Results()
+    got = CallbackEvents()
     port = free_port()
     async with warmwire.connect_async(
         "test/recorder",
@@ -168,7 +133,7 @@ def test_blocking_flavour_token_refresh_and_no_thread_left() -> None:
         calls.append(path)
         return issuer.mint("dev", ["recorder"], 60)
 
-    got = Results()
+    got = CallbackEvents()
     threads_before = threading.active_count()
 
     async def scenario() -> None:
@@ -202,7 +167,7 @@ def test_refused_token_triggers_a_fresh_one_on_reconnect() -> None:
     auth = RunnerAuth.create(keys=KeyStore([ApiKey("dev", "s")]), signing_key=signing)
     issuer = TokenIssuer(signing)
     tokens = [issuer.mint("dev", ["someone-else"], 60), issuer.mint("dev", ["recorder"], 60)]
-    got = Results()
+    got = CallbackEvents()
 
     async def scenario() -> None:
         async with runner.serve(Recorder(), auth=auth) as server:

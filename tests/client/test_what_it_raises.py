@@ -7,8 +7,6 @@ the others raise).
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +15,8 @@ import anyio.to_thread
 import pytest
 
 import warmwire
+from helpers.callbacks import CallbackEvents
+from helpers.ports import free_port
 from warmwire import runner
 from warmwire.runner.server import RunningServer
 
@@ -123,35 +123,9 @@ async def test_blocking_send_and_recv(server: RunningServer) -> None:
 # -- the callback client ------------------------------------------------------------------------
 
 
-class _Errors:
-    def __init__(self) -> None:
-        self.results: list[Any] = []
-        self.errors: list[warmwire.RealtimeError] = []
-        self._changed = threading.Condition()
-
-    def on_result(self, result: Any) -> None:
-        with self._changed:
-            self.results.append(result)
-            self._changed.notify_all()
-
-    def on_error(self, error: warmwire.RealtimeError) -> None:
-        with self._changed:
-            self.errors.append(error)
-            self._changed.notify_all()
-
-    def wait(self, *, errors: int = 0, results: int = 0) -> None:
-        with self._changed:
-            assert self._changed.wait_for(
-                lambda: len(self.errors) >= errors and len(self.results) >= results, 10
-            ), f"results={self.results} errors={self.errors}"
-
-    async def await_(self, *, errors: int = 0, results: int = 0) -> None:
-        await anyio.to_thread.run_sync(lambda: self.wait(errors=errors, results=results))
-
-
 @pytest.mark.anyio
 async def test_callback_errors_each_reach_on_error_once(server: RunningServer) -> None:
-    got = _Errors()
+    got = CallbackEvents()
     async with warmwire.connect_async(
         "test/moody",
         url=server.url,
@@ -177,7 +151,7 @@ async def test_callback_errors_each_reach_on_error_once(server: RunningServer) -
 
 @pytest.mark.anyio
 async def test_callback_decode_failure_and_a_raising_callback(server: RunningServer) -> None:
-    got = _Errors()
+    got = CallbackEvents()
     calls = 0
 
     def on_error(error: warmwire.RealtimeError) -> None:
@@ -203,19 +177,12 @@ async def test_callback_decode_failure_and_a_raising_callback(server: RunningSer
     assert calls == 2
 
 
-def _unused_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.mark.anyio
 async def test_callback_connection_failure_and_send_after_close() -> None:
-    got = _Errors()
+    got = CallbackEvents()
     async with warmwire.connect_async(
         "test/moody",
-        url=f"ws://127.0.0.1:{_unused_port()}",
+        url=f"ws://127.0.0.1:{free_port()}",
         on_result=got.on_result,
         on_error=got.on_error,
         throttle_interval=0,
@@ -231,7 +198,7 @@ async def test_callback_connection_failure_and_send_after_close() -> None:
 
 
 def test_blocking_callback_send_after_close() -> None:
-    got = _Errors()
+    got = CallbackEvents()
     with warmwire.connect(
         "test/moody", url="ws://127.0.0.1:9", on_result=got.on_result, on_error=got.on_error
     ) as conn:

@@ -11,11 +11,10 @@ from typing import Any
 import anyio
 
 from warmwire.client._connect import unreachable
-from warmwire.client._messages import interpret, is_skip, unread_error
+from warmwire.client._messages import closed_error, interpret, is_skip
 from warmwire.client.resolved import Resolved
 from warmwire.codecs.base import Codec
 from warmwire.core.close_codes import CloseCode
-from warmwire.core.errors import ConnectionClosedError
 from warmwire.transports.drivers import open_client
 from warmwire.transports.websocket import AsyncWebSocket
 
@@ -67,10 +66,8 @@ class AsyncRealtimeConnection:
                 1000 normal, 1001 runner draining, 1006 lost...); open a new one.
             ProtocolError: ``aclose()`` has begun closing it (the caller's own close).
         """
-        closed = self._ws.closed
-        if closed is not None:
-            error = unread_error(self._ws.unread(), self._codec)
-            raise error or ConnectionClosedError(closed.code, closed.reason)
+        if (closed := self._ws.closed) is not None:
+            raise closed_error(closed, self._ws.unread(), self._codec)
         await self._ws.send(self._codec.encode(obj))
 
     async def recv(self) -> Any:

@@ -10,11 +10,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from warmwire.client._connect import unreachable
-from warmwire.client._messages import interpret, is_skip, unread_error
+from warmwire.client._messages import closed_error, interpret, is_skip
 from warmwire.client.resolved import Resolved
 from warmwire.codecs.base import Codec
 from warmwire.core.close_codes import CloseCode
-from warmwire.core.errors import ConnectionClosedError
 from warmwire.transports.base import SyncTransport
 from warmwire.transports.blocking import SyncWebSocket
 
@@ -60,10 +59,8 @@ class RealtimeConnection:
                 1000 normal, 1001 runner draining, 1006 lost...); open a new one.
             ProtocolError: ``close()`` has begun closing it (the caller's own close).
         """
-        closed = self._ws.closed
-        if closed is not None:
-            error = unread_error(self._ws.unread(), self._codec)
-            raise error or ConnectionClosedError(closed.code, closed.reason)
+        if (closed := self._ws.closed) is not None:
+            raise closed_error(closed, self._ws.unread(), self._codec)
         self._ws.send(self._codec.encode(obj))
 
     def recv(self, timeout: float | None = None) -> Any:
