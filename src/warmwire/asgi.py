@@ -7,13 +7,17 @@
     # or, beside your own routes:
     api = FastAPI(); api.mount("/apps", asgi.app(Stylize, auth=auth))
 
-The same :class:`~warmwire.runner.server.Runner` as ``warmwire serve`` does the
-work: routing by app id and path, codec negotiation, token checks and the
+The same :class:`~warmwire.runner.host.Runner` as ``warmwire serve`` does the
+work, and upgrades go through the same front-door sequence
+(:mod:`warmwire.runner.front_door`): routing by app id and path, codec
+negotiation, handshake turns, token checks, the refusal pace and the
 ``Unauthorized`` message, sessions with buffering, timeouts, errors, timings,
 and ``/health``, ``/ready``, ``/metrics``, ``/tokens/``.  What differs is who
 owns the WebSocket framing: here the ASGI server does, so its settings bound
 message size (uvicorn's ``--ws-max-size``) and keepalive (``--ws-ping-interval``),
-and it performs the closing handshake once the session asks to close.
+and it performs the closing handshake once the session asks to close.  A server
+without the ``websocket.http.response`` extension cannot send a refusal's HTTP
+status and body: the upgrade is then refused with a close, which it answers 403.
 
 Lifespan events run ``setup()`` and ``teardown()`` once.  Mounted apps do not
 receive lifespan events in Starlette; then ``setup()`` runs on the first
@@ -31,12 +35,14 @@ import anyio
 import attrs
 
 from warmwire.core.close_codes import CloseCode
-from warmwire.core.envelope import unauthorized_message
 from warmwire.core.events import Closed, HttpRequest, Initiator, UpgradeRequest
 from warmwire.core.handshake_headers import parse_subprotocols
 from warmwire.runner.app import App
+from warmwire.runner.config import RunnerConfig, check_auth_configured
+from warmwire.runner.front_door import Keepalive
+from warmwire.runner.host import Runner, instantiate_apps
 from warmwire.runner.routing import Refused
-from warmwire.runner.server import Runner, RunnerConfig, check_auth_configured, instantiate_apps
+from warmwire.runner.session import Channel
 
 log = logging.getLogger("warmwire.asgi")
 
@@ -139,20 +145,34 @@ class WarmwireASGI:
             or parse_subprotocols([v for k, v in headers if k == "sec-websocket-protocol"])
         )
         request = UpgradeRequest(_target(scope), headers, subprotocols)
-        decision = self.runner.admit(request)
-        if isinstance(decision, Refused):
-            await _refuse(scope, send, decision)
-            return
-        with self.runner.opening():
-            await send({"type": "websocket.accept", "subprotocol": decision.subprotocol})
-            channel = AsgiChannel(receive, send)
-            reason = self.runner.credentials_problem(decision, request.header("authorization"))
-            if reason is not None:
-                await self.runner.pace_refusal()
-                await channel.send(unauthorized_message(reason))
-                await channel.start_close(CloseCode.POLICY_VIOLATION, "Unauthorized")
-                return
-            await self.runner.run_session(self.runner.new_session(channel, decision), decision)
+        await self.runner.front_door.enter(_AsgiDoor(scope, receive, send), request)
+
+
+@attrs.define
+class _AsgiDoor:
+    """One upgrade under an ASGI server: the front-door sequence's steps as ASGI events.
+
+    No keepalive: the ASGI server pings by its own settings.
+    """
+
+    scope: Scope
+    receive: Receive
+    send: Send
+    channel: AsgiChannel | None = None
+    keepalive: Keepalive | None = None
+
+    async def refuse(self, refused: Refused) -> None:
+        await _refuse(self.scope, self.send, refused)
+
+    async def accept(self, subprotocol: str | None) -> Channel:
+        await self.send({"type": "websocket.accept", "subprotocol": subprotocol})
+        self.channel = AsgiChannel(self.receive, self.send)
+        return self.channel
+
+    async def unauthorized(self, message: str) -> None:
+        assert self.channel is not None, "refused after the upgrade: accept() came first"
+        await self.channel.send(message)
+        await self.channel.start_close(CloseCode.POLICY_VIOLATION, "Unauthorized")
 
 
 @attrs.define

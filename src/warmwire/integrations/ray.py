@@ -76,7 +76,7 @@ def deployment(
     :class:`~warmwire.auth.runner_auth.RunnerAuth`, called in each replica
     (keys don't cross process boundaries), e.g. ``functools.partial(
     RunnerAuth.from_files, verify_key="signing.pem.pub")``.  The other keyword
-    arguments are :class:`~warmwire.runner.server.RunnerConfig` fields
+    arguments are :class:`~warmwire.runner.config.RunnerConfig` fields
     (``insecure_no_auth=True``, ``max_message_size=``, ``drain_timeout=`` …);
     they must be picklable.
     """

@@ -1,7 +1,9 @@
 """The runner API: apps, ``@realtime`` endpoints, and the server that hosts them."""
 
 from warmwire.runner.app import App, EndpointConfig, realtime
-from warmwire.runner.server import Runner, RunnerConfig, RunningServer, serve
+from warmwire.runner.config import RunnerConfig
+from warmwire.runner.host import Runner
+from warmwire.runner.server import RunningServer, serve
 from warmwire.runner.session import InvalidInput, Session, SessionLimits
 
 __all__ = [

@@ -6,9 +6,12 @@ expired one) at a bounded rate; see ``RunnerConfig.max_refusal_rate``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import anyio
 
 from warmwire.core.errors import ConfigurationError
+from warmwire.transports import eventloop
 
 
 class Pacer:
@@ -18,9 +21,19 @@ class Pacer:
     and sleeps until it.  At most ``max_waiting`` callers wait at once; beyond,
     callers go through at once, so that a flood opening connections faster
     than they are answered cannot hold an unbounded number of them open here.
+
+    ``clock`` is the runner's (the event loop's own, whose deadlines the sleep
+    uses); without one, the running loop's is taken at the first wait.
     """
 
-    def __init__(self, rate: float, *, burst: int = 1, max_waiting: int = 1024) -> None:
+    def __init__(
+        self,
+        rate: float,
+        *,
+        burst: int = 1,
+        max_waiting: int = 1024,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         if rate <= 0 or burst < 1 or max_waiting < 0:
             raise ConfigurationError(
                 f"a pace needs rate > 0, burst >= 1 and max_waiting >= 0, not rate={rate}, "
@@ -30,12 +43,15 @@ class Pacer:
         self.burst = burst
         self.max_waiting = max_waiting
         self.waiting = 0
+        self._clock = clock
         self._next: float | None = None
         """The schedule's end: when the caller after the last one given a slot may go."""
 
     async def wait(self) -> None:
         """Return when this caller's slot comes (at once within the burst)."""
-        now = anyio.current_time()
+        if self._clock is None:
+            self._clock = eventloop.clock()
+        now = self._clock()
         end = now if self._next is None else max(self._next, now)
         at = end + self.interval - self.burst * self.interval
         if at > now and self.waiting >= self.max_waiting:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -27,21 +26,19 @@ from warmwire.core.close_codes import CloseCode
 from warmwire.core.envelope import ErrorCode, error_message, timings_message
 from warmwire.core.errors import CodecError, ProtocolError
 from warmwire.core.events import Closed
+from warmwire.runner.backlog import Backlog, Outbox
 from warmwire.runner.buffer import DropOldestBuffer
 from warmwire.runner.handlers import Handler, Mode
 from warmwire.runner.metrics import Metrics
 from warmwire.runner.models import ValidationFailed, to_plain
+from warmwire.runner.stall import StallWatch
 from warmwire.runner.workers import WorkerPool
+from warmwire.transports import eventloop
 
 log = logging.getLogger("warmwire.runner.session")
 
 Input = dict[str, Any] | bytes | str
 """A decoded input: a map of fields, or a raw endpoint's payload as sent."""
-
-COALESCE_WINDOW = 0.001
-"""Seconds: results of inputs already waiting that an async handler finishes within
-this time of the first leave in one write (a backlog is cleared in fewer writes, and
-under trio in fewer scheduling rounds, since every write is a checkpoint there)."""
 
 DRAINING_REASON = (
     "runner draining: this input was not processed; reconnect (the runner closes with 1001) "
@@ -132,6 +129,7 @@ class Session:
         metrics: Metrics | None = None,
         name: str = "session",
         raw: bool = False,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.channel = channel
         self.handler = handler
@@ -145,22 +143,35 @@ class Session:
         self.workers = workers or WorkerPool(1)
         self.metrics = metrics or Metrics()
         self.name = name
+        self._clock = clock or eventloop.clock()
+        """The runner's clock (the event loop's own): deadlines, idle time, handler times."""
         self.received = 0
         self.sent = 0
         self.closed: Closed | None = None
         self.stalled = False
         """True when the session ended because the client stopped reading."""
-        self._sends_pending = 0
-        self._outbox: list[bytes | str] | None = None
-        """Results held to leave in one write (see COALESCE_WINDOW), or ``None``."""
-        self._send_since = 0.0
+        self._sends = StallWatch()
+        self._outbox: Outbox | None = None
+        """Results held to leave in one write (see :class:`Backlog`), or ``None``."""
+        self._backlog: Backlog[Input] | None = None
+        if handler.mode is Mode.UNARY and handler.is_async:
+            # Only an async unary handler's results are held back: a blocking one
+            # runs in a thread (its results leave as they come), a streaming one's
+            # outputs must leave as they are produced.
+            self._backlog = Backlog(
+                self.buffer,
+                limits.max_batch_size,
+                handle=self._run_batch,
+                hold=self._hold,
+                send=self._send_now,
+                clock=self._clock,
+            )
         self.working = False
         """True while the app holds an input (the session is not idle)."""
         self._draining = False
         self._closing = False
         self._close_deadline = math.inf
-        self._last_input = time.monotonic()
-        self._scope: anyio.CancelScope | None = None
+        self._last_input = self._clock()
         self._read_scope: anyio.CancelScope | None = None
         """Set while the reading task waits for the connection (its deadline is the timeout)."""
         self._reply_now: Callable[[bytes | str], None] | None = None
@@ -174,10 +185,9 @@ class Session:
     async def run(self) -> None:
         """Serve until the connection is over."""
         async with anyio.create_task_group() as tg:
-            self._scope = tg.cancel_scope
             tg.start_soon(self._work)
             if self.limits.send_timeout is not None:
-                tg.start_soon(self._watch_sends, self.limits.send_timeout)
+                tg.start_soon(self._cut_when_stalled, self.limits.send_timeout, tg.cancel_scope)
             await self._read()
             tg.cancel_scope.cancel()
         if self.stalled:
@@ -223,8 +233,8 @@ class Session:
             if self.working or len(self.buffer):
                 # Idle means no input *and* nothing in hand: a handler slower than
                 # the timeout must still deliver its result.
-                self._last_input = time.monotonic()
-            elif self._read_deadline() <= anyio.current_time():
+                self._last_input = self._clock()
+            elif self._read_deadline() <= self._clock():
                 await self._timeout()
 
     def _read_deadline(self) -> float:
@@ -235,7 +245,7 @@ class Session:
         timeout = self.limits.session_timeout
         if timeout is None:
             return math.inf
-        return anyio.current_time() + timeout - (time.monotonic() - self._last_input)
+        return self._last_input + timeout
 
     def _accept_pushed(self, item: bytes | str) -> None:
         problem = self._take(item)
@@ -250,7 +260,7 @@ class Session:
         """Count an input and buffer it decoded; the error to send back instead, if any."""
         self.received += 1
         self.metrics.messages_in += 1
-        self._last_input = time.monotonic()
+        self._last_input = self._clock()
         if self._closing:
             # Sent before the client saw our close frame: it can no longer be
             # answered, and the close code (1000 or 1001) tells the client why.
@@ -306,14 +316,11 @@ class Session:
                 await self._run_stream()
                 self.working = False
         else:
-            # Only an async unary handler's results are held back: a blocking one
-            # runs in a thread (its results leave as they come), a streaming one's
-            # outputs must leave as they are produced.
-            coalesce = self.handler.mode is Mode.UNARY and self.handler.is_async
+            backlog = self._backlog
             while batch := await self.buffer.get_batch(self.limits.max_batch_size):
                 self.working = True
-                if coalesce and len(self.buffer):
-                    await self._run_backlog(batch)
+                if backlog is not None and len(self.buffer):
+                    await backlog.run(batch)
                 else:
                     await self._run_batch(batch)
                 self.working = False
@@ -321,7 +328,8 @@ class Session:
             await self._close(CloseCode.GOING_AWAY, "runner draining")
 
     async def _run_batch(self, batch: list[Input]) -> None:
-        started = time.perf_counter()
+        clock = self._clock
+        started = clock()
         try:
             args = [self._validated(inp) for inp in batch]
         except InvalidInput as exc:
@@ -330,68 +338,34 @@ class Session:
         try:
             if self.handler.mode is Mode.SERVER_STREAMING:
                 async for out in self._outputs(args[0]):
-                    await self._result(batch[0], out, time.perf_counter() - started)
-                self.metrics.observe_handler(time.perf_counter() - started)
+                    await self._result(batch[0], out, clock() - started)
+                self.metrics.observe_handler(clock() - started)
                 return
             outputs = await self._call_unary(args)
         except Exception as exc:
             await self._app_failed(exc)
             return
-        elapsed = time.perf_counter() - started
+        elapsed = clock() - started
         self.metrics.observe_handler(elapsed)
         for inp, out in zip(batch, outputs, strict=True):
             await self._result(inp, out, elapsed)
 
-    async def _run_backlog(self, batch: list[Input]) -> None:
-        """Handle ``batch`` and the inputs waiting behind it, for up to COALESCE_WINDOW,
-        and send their results in one write.
-
-        A result is never held longer than COALESCE_WINDOW: if a handler call is
-        still running by then (it awaits something slow), what is held leaves
-        without waiting for it.
-        """
-        started = time.perf_counter()
-        outbox: list[bytes | str] = []
-        self._outbox = outbox
-        waiting = anyio.CancelScope()
-
-        async def send_late() -> None:
-            with waiting:
-                await anyio.sleep(COALESCE_WINDOW)
-            if not waiting.cancel_called:
-                held = outbox[:]
-                outbox.clear()
-                await self._send_now(held)
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(send_late)
-            try:
-                while True:
-                    await self._run_batch(batch)
-                    if not len(self.buffer) or time.perf_counter() - started > COALESCE_WINDOW:
-                        break
-                    batch = self.buffer.take(self.limits.max_batch_size)
-            finally:
-                self._outbox = None
-            waiting.cancel()  # stops the wait only: a late send under way finishes first
-        if outbox:
-            await self._send_now(outbox)
-
     async def _run_stream(self) -> None:
         """One call of a client-streaming or bidirectional handler over the inputs to come."""
-        started = time.perf_counter()
+        clock = self._clock
+        started = clock()
         inputs = _InputStream(self)
         try:
             if self.handler.mode is Mode.BIDIRECTIONAL:
                 async for out in self._outputs(inputs):
-                    await self._result(inputs.last or {}, out, time.perf_counter() - started)
+                    await self._result(inputs.last or {}, out, clock() - started)
             else:
                 out = await self.handler.fn(inputs)
-                await self._result(inputs.last or {}, out, time.perf_counter() - started)
+                await self._result(inputs.last or {}, out, clock() - started)
         except Exception as exc:
             await self._app_failed(exc)
             return
-        self.metrics.observe_handler(time.perf_counter() - started)
+        self.metrics.observe_handler(clock() - started)
 
     def _validated(self, inp: Input) -> Any:
         if self.handler.validate is None or not isinstance(inp, dict):
@@ -486,10 +460,14 @@ class Session:
     async def _close(self, code: int, reason: str) -> None:
         if not self._closing:
             self._closing = True
-            self._close_deadline = anyio.current_time() + self.limits.close_timeout
+            self._close_deadline = self._clock() + self.limits.close_timeout
             if self._read_scope is not None:  # the reader waits with the session timeout
                 self._read_scope.deadline = self._close_deadline
             await self.channel.start_close(code, reason)
+
+    def _hold(self, outbox: Outbox | None) -> None:
+        """Put results in ``outbox`` from now on, instead of sending them (``None``: send)."""
+        self._outbox = outbox
 
     async def _send(self, data: bytes | str) -> None:
         if self._outbox is not None:
@@ -499,11 +477,10 @@ class Session:
 
     async def _send_now(self, data: bytes | str | list[bytes | str]) -> None:
         """Send one message, or a list of them in as few writes as possible."""
-        # No cancel scope per message (that is the hot path): _watch_sends
-        # notices a send that has been stuck for longer than send_timeout.
-        self._sends_pending += 1
-        if self._sends_pending == 1:
-            self._send_since = time.monotonic()
+        # No cancel scope per message (that is the hot path): the sends count
+        # themselves, and _cut_when_stalled notices one stuck past send_timeout.
+        sends = self._sends
+        sends.pending += 1
         try:
             if isinstance(data, list):
                 await self.channel.send_many(data)
@@ -515,21 +492,15 @@ class Session:
             # side is about to see the close and end the session.
             log.debug("%s: connection closing, a message was not sent", self.name)
         finally:
-            self._sends_pending -= 1
-            self._send_since = time.monotonic()
+            sends.pending -= 1
+            sends.finished += 1
 
-    async def _watch_sends(self, limit: float) -> None:
+    async def _cut_when_stalled(self, limit: float, scope: anyio.CancelScope) -> None:
         """Disconnect a client that has stopped reading: its socket buffers are full,
         and holding more for it would grow without bound."""
-        while True:
-            await anyio.sleep(limit / 4)
-            # time.monotonic(), not the loop's clock: cheaper on the hot path in _send.
-            stuck = time.monotonic() - self._send_since
-            if self._sends_pending and stuck > limit:
-                self.stalled = True
-                assert self._scope is not None
-                self._scope.cancel()
-                return
+        await self._sends.until_stalled(limit)
+        self.stalled = True
+        scope.cancel()
 
 
 class _InputStream:

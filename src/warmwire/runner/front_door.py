@@ -1,0 +1,223 @@
+"""The one front-door sequence: how an upgrade becomes a session, whichever door it came in.
+
+Every door (warmwire's own server, the ASGI adapter and, through it, Ray Serve)
+hands an upgrade request to :meth:`FrontDoor.enter`, which runs it in this order:
+
+1. take a handshake turn (``max_handshakes``), so that a flood of attempts slows
+   itself down, not the sessions already streaming;
+2. admit it (route, ``max_buffering``, codec; not while draining, not past
+   ``max_sessions``), or count the refusal and let the door answer it before
+   the upgrade (:meth:`Door.refuse`);
+3. accept the upgrade (:meth:`Door.accept`), which gives the session's channel;
+4. check the credentials, after the upgrade so that a browser can read why;
+5. leave the turn; a refusal then waits for its pace (``max_refusal_rate``),
+   costing no CPU, and the door sends the ``Unauthorized`` message and closes
+   with 1008 (:meth:`Door.unauthorized`);
+6. run the session to its end, counted and logged, the door's keepalive beside it.
+
+All of it within :meth:`Runner.opening`, so that a drain waits for a connection
+that has no session yet.
+
+A door supplies only what depends on its transport (the :class:`Door`
+protocol).  What still differs between the doors, on purpose:
+
+- reading the request: warmwire's own server parses it and bounds the wait with
+  ``handshake_timeout``; under ASGI the server has done both before the app runs;
+- the refusal before the upgrade: an HTTP status and a JSON body, except under an
+  ASGI server without the ``websocket.http.response`` extension, which can only
+  close before accepting: the client sees that server's 403, without the body;
+- ``Unauthorized``: warmwire's own server writes the message and the close frame
+  in one write, then waits (``close_timeout``) for the client's close reply;
+  under ASGI they are two events, and the server does the closing handshake;
+- keepalive: warmwire's own server pings (``ping_interval``, ``ping_timeout``); an
+  ASGI server pings by its own settings (uvicorn's ``--ws-ping-interval``), so
+  the ASGI door has none.
+
+Why a protocol of a few async steps driven by one ``async def``, rather than a
+sans-IO generator of steps as in httpx's auth flow: the sequence's own waits (the
+turn, the pace, the session) are async as well, so a generator would hand them
+back for every door to drive, and each door would repeat the same driving loop.
+Here the order is one function that reads from top to bottom, and a door is three
+methods and a keepalive.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Protocol
+
+import anyio
+
+from warmwire.core.endpoint import Endpoint, parse_app_id
+from warmwire.core.envelope import unauthorized_message
+from warmwire.core.errors import ConfigurationError
+from warmwire.core.events import UpgradeRequest
+from warmwire.runner.pacing import Pacer
+from warmwire.runner.routing import Admitted, Refused
+from warmwire.runner.session import Channel, Session, SessionLimits
+
+if TYPE_CHECKING:  # the runner owns its front door; the type only is needed here
+    from warmwire.runner.host import Runner
+
+log = logging.getLogger("warmwire.runner")
+
+Keepalive = Callable[[str], Coroutine[Any, Any, None]]
+"""Runs beside a session (given the session's name) until the session ends."""
+
+
+class Door(Protocol):
+    """The steps of the front-door sequence that depend on the transport.
+
+    :meth:`FrontDoor.enter` calls them in its order; a door implements each with
+    its transport's means and decides nothing itself.
+    """
+
+    @property
+    def keepalive(self) -> Keepalive | None:
+        """What runs beside the session (pings); ``None`` where the transport pings itself."""
+        ...
+
+    async def refuse(self, refused: Refused) -> None:
+        """Answer the upgrade with ``refused``'s HTTP status and JSON body instead of accepting."""
+        ...
+
+    async def accept(self, subprotocol: str | None) -> Channel:
+        """Complete the upgrade with ``subprotocol``; the channel the session will use."""
+        ...
+
+    async def unauthorized(self, message: str) -> None:
+        """Send ``message`` (the ``Unauthorized`` message, JSON text), then close with 1008."""
+        ...
+
+
+class FrontDoor:
+    """The sequence every door runs an upgrade through, with what it keeps per runner:
+    the handshake turns, the refusal pace, the endpoints for the token check."""
+
+    def __init__(self, runner: Runner) -> None:
+        self._runner = runner
+        self._turns: anyio.Semaphore | None = None
+        """Upgrades in their handshake at once (``max_handshakes``), from :meth:`start`."""
+        rate = runner.config.max_refusal_rate
+        if rate is not None and rate <= 0:
+            raise ConfigurationError(
+                f"max_refusal_rate must be above 0 (refusals per second) or None, not {rate}"
+            )
+        self._refusal_rate = rate
+        self._refusals: Pacer | None = None
+        """The refusal pace, once :meth:`start` has given it the runner's clock."""
+        self._endpoints: dict[str, Endpoint] = {}
+        """Each route's endpoint, for the token check (parsed once, not per connection)."""
+        self._refused_unauthorized = runner.metrics.refused.labels("unauthorized")
+        self._ids = itertools.count(1)
+
+    def start(self, clock: Callable[[], float]) -> None:
+        """Get ready on the serving loop, with the runner's clock (the loop's own).
+
+        Not at construction: an ASGI app is built before its server's loop runs,
+        and maybe under another (a test's trio, uvicorn's asyncio).
+        """
+        self._turns = anyio.Semaphore(self._runner.config.max_handshakes, fast_acquire=True)
+        rate = self._refusal_rate
+        if rate is not None:
+            self._refusals = Pacer(rate, burst=max(1, round(rate / 20)), clock=clock)
+
+    async def enter(self, door: Door, request: UpgradeRequest) -> None:
+        """Run the upgrade ``request`` that came in at ``door`` to its end: refused, or a
+        session that has ended."""
+        runner = self._runner
+        turns = self._turns
+        assert turns is not None, "the runner serves only once started (Runner.startup)"
+        with runner.opening():
+            async with turns:
+                decision = runner.admit(request)
+                if isinstance(decision, Refused):
+                    runner.metrics.refused.labels(str(decision.status)).inc()
+                    await door.refuse(decision)
+                    return
+                channel = await door.accept(decision.subprotocol)
+                problem = self._credentials_problem(decision, request.header("authorization"))
+            if problem is not None:
+                # Outside the turn: the pace and the client's close reply cost no CPU.
+                await self._pace_refusal()
+                await door.unauthorized(unauthorized_message(problem))
+                return
+            await self._run(self._new_session(channel, decision), decision, door.keepalive)
+
+    def _credentials_problem(self, decision: Admitted, authorization: str | None) -> str | None:
+        """Why the connection's credentials are refused (safe to send), or ``None``."""
+        auth = self._runner.config.auth
+        if auth is None:
+            return None
+        route = decision.route
+        endpoint = self._endpoints.get(route.url_path)
+        if endpoint is None:
+            endpoint = parse_app_id(route.app.app_id, route.config.path)
+            self._endpoints[route.url_path] = endpoint
+        reason = auth.check(endpoint, decision.token, authorization)
+        if reason is not None:
+            # The reason never contains the token or a secret.
+            self._refused_unauthorized.inc()
+            log.info("refused path=%s reason=%s", route.url_path, reason)
+        return reason
+
+    async def _pace_refusal(self) -> None:
+        """Wait for this token refusal's turn (``max_refusal_rate``).
+
+        Not paced while draining, when every connection is being let go anyway.
+        """
+        if self._refusals is not None and not self._runner.draining:
+            await self._refusals.wait()
+
+    def _new_session(self, channel: Channel, decision: Admitted) -> Session:
+        runner = self._runner
+        route = decision.route
+        config = route.config
+        return Session(
+            channel,
+            runner.handlers[route.url_path],
+            decision.codec,
+            SessionLimits(
+                buffering=decision.buffering,
+                session_timeout=config.session_timeout,
+                max_batch_size=config.max_batch_size,
+                emit_timings=config.emit_timings,
+                max_pending_bytes=runner.config.max_pending_bytes,
+                send_timeout=runner.config.send_timeout,
+                close_timeout=runner.config.close_timeout,
+            ),
+            workers=runner.workers,
+            metrics=runner.metrics,
+            name=f"session={next(self._ids)} path={route.url_path}",
+            raw=config.raw,
+            clock=runner.clock,
+        )
+
+    async def _run(self, session: Session, decision: Admitted, beside: Keepalive | None) -> None:
+        """Run ``session`` to its end, counted and logged; ``beside`` runs alongside."""
+        log.info(
+            "%s open codec=%s buffering=%d", session.name, decision.codec.name, decision.buffering
+        )
+        clock = self._runner.clock
+        started = clock()
+        try:
+            with self._runner.hosting(session):
+                async with anyio.create_task_group() as tg:
+                    if beside is not None:
+                        tg.start_soon(beside, session.name)
+                    await session.run()
+                    tg.cancel_scope.cancel()
+        finally:
+            closed = session.closed
+            log.info(
+                "%s closed code=%s reason=%r duration=%.1fs in=%d out=%d dropped=%d",
+                session.name,
+                closed.code if closed else None,
+                (closed.reason if closed else "runner stopped"),
+                clock() - started,
+                session.received,
+                session.sent,
+                session.dropped,
+            )

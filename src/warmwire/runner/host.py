@@ -1,0 +1,206 @@
+"""The runner: hosts realtime apps, warm after ``setup()``, and serves what its doors hand it.
+
+:class:`Runner` owns the apps and their routes, the sessions, the lifecycle
+(``setup()``, drain, ``teardown()``) and the decisions every door shares:
+admitting an upgrade and answering the plain HTTP routes.  The order in which
+an upgrade becomes a session is :mod:`warmwire.runner.front_door`'s; listening
+is :mod:`warmwire.runner.server`'s (warmwire's own server) or an ASGI server's
+(:mod:`warmwire.asgi`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Iterator
+
+import anyio
+import anyio.abc
+import anyio.to_thread
+
+from warmwire.core.errors import ConfigurationError
+from warmwire.core.events import BadRequest, HttpRequest, UpgradeRequest
+from warmwire.core.server_handshake import ServerProtocol
+from warmwire.runner import http_routes
+from warmwire.runner.app import App
+from warmwire.runner.config import RunnerConfig
+from warmwire.runner.front_door import FrontDoor
+from warmwire.runner.handlers import Handler, Mode
+from warmwire.runner.metrics import Metrics
+from warmwire.runner.routing import Admitted, Refused, Router, admit, refusal
+from warmwire.runner.session import Session
+from warmwire.runner.websocket_door import WebSocketDoor
+from warmwire.runner.workers import WorkerPool
+from warmwire.transports import eventloop
+from warmwire.transports.base import Stream
+from warmwire.transports.drivers import websocket_over
+from warmwire.transports.websocket import AsyncWebSocket
+
+log = logging.getLogger("warmwire.runner")
+
+
+def _not_started() -> float:
+    raise RuntimeError(
+        "the runner has not started: await runner.startup() before serving connections "
+        "(runner.serve() and the ASGI app do it for you)"
+    )
+
+
+class Runner:
+    """Hosts realtime apps and serves connections handed to :meth:`handle`."""
+
+    def __init__(self, apps: Iterable[App], config: RunnerConfig | None = None) -> None:
+        self.config = config or RunnerConfig()
+        self.router = Router(apps)
+        self.handlers = {path: Handler.of(route.handler) for path, route in self.router.routes()}
+        for path, route in self.router.routes():
+            mode = self.handlers[path].mode
+            if route.config.max_batch_size > 1 and mode is not Mode.UNARY:
+                # A streaming handler takes one input per call: a batch would lose the rest.
+                raise ConfigurationError(
+                    f"{type(route.app).__name__}.{route.method_name} ({path}) is a {mode.value} "
+                    "handler: max_batch_size applies to unary handlers only; remove it"
+                )
+        self.metrics = Metrics()
+        self.clock: Callable[[], float] = _not_started
+        """The serving loop's own clock, taken at :meth:`startup`: every deadline, timeout
+        and duration of the runner and its sessions is read from it."""
+        self.cold_start: float | None = None
+        """Seconds ``setup()`` took for all apps: the cold start."""
+        self.draining = False
+        self.workers = WorkerPool(self.config.worker_threads)
+        """Where blocking handlers run."""
+        self.sessions: set[Session] = set()
+        self._session_ended = anyio.Event()
+        self._opening = 0
+        self.front_door = FrontDoor(self)
+        """The sequence every door runs an upgrade through."""
+
+    @property
+    def ready(self) -> bool:
+        """Set up and not draining: what ``GET /ready`` reports."""
+        return self.cold_start is not None and not self.draining
+
+    async def startup(self) -> None:
+        """Run every app's ``setup()`` (in a thread: it may load a model for seconds)."""
+        # What belongs to the serving loop is made here, on it: an ASGI app is
+        # built before its server's loop runs (maybe under another loop).
+        self.clock = eventloop.clock()
+        self._session_ended = anyio.Event()
+        self.front_door.start(self.clock)
+        started = self.clock()
+        for app in self.router.apps:
+            await anyio.to_thread.run_sync(app.setup)
+        self.cold_start = self.clock() - started
+        self.metrics.cold_start.set(self.cold_start)
+        log.info("runner ready cold_start=%.3fs endpoints=%s", self.cold_start, self.router.paths)
+
+    async def shutdown(self) -> None:
+        """Run every app's ``teardown()``."""
+        with anyio.CancelScope(shield=True):
+            for app in self.router.apps:
+                await anyio.to_thread.run_sync(app.teardown)
+            await anyio.to_thread.run_sync(self.workers.close)
+
+    async def drain(self) -> None:
+        """Finish accepted inputs and close every session with 1001, within ``drain_timeout``."""
+        self.draining = True
+        log.info("draining sessions=%d", len(self.sessions))
+        for session in list(self.sessions):
+            session.drain()
+        with anyio.move_on_after(self.config.drain_timeout):
+            # Connections still between the upgrade and their session count too:
+            # their session starts draining as soon as it exists.
+            while self.sessions or self._opening:
+                await self._session_ended.wait()
+        if self.sessions or self._opening:
+            log.warning("drain timeout: %d sessions cut", len(self.sessions) + self._opening)
+
+    @contextlib.contextmanager
+    def opening(self) -> Iterator[None]:
+        """Wrap a front door's work from an admitted upgrade to the session's end,
+        so that a drain waits for a connection that has no session yet."""
+        self._opening += 1
+        try:
+            yield
+        finally:
+            self._opening -= 1
+            if self.draining:  # only a drain waits for it; a flood of refusals need not wake anyone
+                self._notify_session_ended()
+
+    @contextlib.contextmanager
+    def hosting(self, session: Session) -> Iterator[None]:
+        """Count ``session`` among the runner's while it runs: a drain reaches it, and waits."""
+        self.sessions.add(session)
+        self.metrics.sessions.inc()
+        self.metrics.sessions_total.inc()
+        if self.draining:  # drain began during the handshake
+            session.drain()
+        try:
+            yield
+        finally:
+            self.sessions.discard(session)
+            self.metrics.sessions.dec()
+            self._notify_session_ended()
+
+    def _notify_session_ended(self) -> None:
+        self._session_ended.set()
+        self._session_ended = anyio.Event()
+
+    def admit(self, request: UpgradeRequest) -> Admitted | Refused:
+        """Route the upgrade, or refuse it: unknown path, draining, at capacity."""
+        if self.draining:
+            return refusal(503, "Service Unavailable", "runner draining; connect to another")
+        limit = self.config.max_sessions
+        if limit is not None and len(self.sessions) >= limit:
+            return refusal(
+                503,
+                "Service Unavailable",
+                f"runner at its limit of {limit} sessions; retry shortly or use another runner",
+            )
+        return admit(self.router, request.target, request.subprotocols)
+
+    def http(self, request: HttpRequest) -> tuple[int, bytes, str]:
+        """Plain HTTP routes: token service, health, readiness, metrics."""
+        return http_routes.answer(self, request)
+
+    async def handle(self, stream: anyio.abc.ByteStream) -> None:
+        """Serve one client connection of warmwire's own server to its end."""
+        ws = self._websocket(stream)
+        closed = False
+        try:
+            request = None
+            with anyio.move_on_after(self.config.handshake_timeout):
+                request = await ws.read_request()
+            if request is None:
+                return
+            if isinstance(request, BadRequest):
+                log.info("bad request status=%d reason=%s", request.status_code, request.reason)
+            elif isinstance(request, HttpRequest):
+                status, body, content_type = self.http(request)
+                await ws.respond(status, body, (("content-type", content_type),))
+                closed = True
+            elif isinstance(request, UpgradeRequest):
+                door = WebSocketDoor(ws, self.config)
+                await self.front_door.enter(door, request)
+                closed = door.closed
+        except Exception:
+            # One connection's failure must not reach the accept loop's task group:
+            # that would stop the runner for every other session.
+            log.exception("connection failed with an unexpected error")
+        finally:
+            if not closed:  # respond() and a refusal's close have closed it already
+                await ws.aclose_transport()
+
+    def _websocket(self, stream: Stream) -> AsyncWebSocket:
+        """The server side of one connection of warmwire's own server."""
+        return websocket_over(
+            stream,
+            ServerProtocol(max_message_size=self.config.max_message_size),
+            close_timeout=self.config.close_timeout,
+        )
+
+
+def instantiate_apps(apps: Iterable[App | type[App]]) -> list[App]:
+    """Apps given as classes are instantiated (once: the runner keeps them warm)."""
+    return [app() if isinstance(app, type) else app for app in apps]
