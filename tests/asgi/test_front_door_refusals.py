@@ -27,11 +27,13 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import attrs
+import httpx
 import jwt
 import msgpack
 import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from prometheus_client.parser import text_string_to_metric_families
 
 from helpers import polling
 from helpers.asgi_servers import uvicorn_server
@@ -187,10 +189,25 @@ class Unauthorized:
     reason_part: str
 
 
+async def refused_total(door: Door, reason: str) -> float:
+    """``warmwire_refused_connections_total{reason=...}`` from the door's ``/metrics``."""
+    async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+        response = await client.get(f"http://127.0.0.1:{door.port}/metrics")
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            counted = sample.name == "warmwire_refused_connections_total"
+            if counted and sample.labels.get("reason") == reason:
+                return float(sample.value)
+    return 0.0
+
+
 async def refused_before_upgrade(door: Door, path: str, expected: HttpRefusal) -> None:
+    before = await refused_total(door, str(expected.status))
     with anyio.fail_after(TIMEOUT), pytest.raises(HandshakeError) as refused:
         async with upgrade(door, path):
             pass
+    # Counted by the one sequence, whatever the door could tell the client.
+    assert await refused_total(door, str(expected.status)) == before + 1
     if not door.denial_response:
         # The documented difference: a close before the accept, which the server
         # answers with its own 403; warmwire's reason cannot reach the client.
@@ -207,17 +224,19 @@ async def refused_before_upgrade(door: Door, path: str, expected: HttpRefusal) -
 async def refused_after_upgrade(
     door: Door, path: str, headers: Sequence[tuple[str, str]], expected: Unauthorized
 ) -> None:
+    before = await refused_total(door, "unauthorized")
     with anyio.fail_after(TIMEOUT):
         async with upgrade(door, path, headers) as ws:
             first = await ws.recv()
             second = await ws.recv()
+    assert await refused_total(door, "unauthorized") == before + 1
     assert isinstance(first, str), "the refusal is a text frame, which a browser can read"
     message = orjson.loads(first)
     assert set(message) == {"status", "error", "reason"}
     assert (message["status"], message["error"]) == ("error", "Unauthorized")
     assert expected.reason_part in message["reason"]
     assert isinstance(second, Closed)
-    assert second.code == CloseCode.POLICY_VIOLATION == 1008
+    assert second.code == CloseCode.POLICY_VIOLATION  # 1008
     assert second.reason == "Unauthorized"
 
 
