@@ -31,7 +31,11 @@ protocol).  What still differs between the doors, on purpose:
   under ASGI they are two events, and the server does the closing handshake;
 - keepalive: warmwire's own server pings (``ping_interval``, ``ping_timeout``); an
   ASGI server pings by its own settings (uvicorn's ``--ws-ping-interval``), so
-  the ASGI door has none.
+  the ASGI door has none.  Likewise the largest message: ``max_message_size``
+  here, the server's own limit there (uvicorn's ``--ws-max-size``);
+- an unexpected error: warmwire's own server logs it and drops that connection
+  (it must not reach the accept loop, which serves every other one); under ASGI
+  it goes up to the server, which logs it and ends the connection its own way.
 
 Why a protocol of a few async steps driven by one ``async def``, rather than a
 sans-IO generator of steps as in httpx's auth flow: the sequence's own waits (the

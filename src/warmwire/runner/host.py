@@ -72,6 +72,7 @@ class Runner:
         """Where blocking handlers run."""
         self.sessions: set[Session] = set()
         self._session_ended = anyio.Event()
+        """Set (and replaced) whenever a session or an opening ends: what a drain waits on."""
         self._opening = 0
         self.front_door = FrontDoor(self)
         """The sequence every door runs an upgrade through."""
