@@ -533,8 +533,9 @@ async def test_session_timeout_then_normal_close(idle_server: RunningServer) -> 
             assert info.value.error == "TIMEOUT"
             assert [r async for r in conn] == []
             assert await conn.recv() is None  # and stays ended
-            with pytest.raises(warmwire.ProtocolError, match="new connection"):
+            with pytest.raises(warmwire.ConnectionClosedError, match="new connection") as late:
                 await conn.send({"too": "late"})
+            assert late.value.code == 1000
             await conn.aclose()  # idempotent, also after the runner closed
 
 
@@ -550,12 +551,12 @@ async def test_sync_session_timeout_then_normal_close(idle_server: RunningServer
             out.append(conn.recv(timeout=TIMEOUT))
             try:
                 conn.send({"too": "late"})
-            except warmwire.ProtocolError:
-                out.append("ProtocolError")
+            except warmwire.ConnectionClosedError as exc:
+                out.append(exc.code)
             conn.close()
         return out
 
-    assert await anyio.to_thread.run_sync(client) == ["TIMEOUT", [], None, "ProtocolError"]
+    assert await anyio.to_thread.run_sync(client) == ["TIMEOUT", [], None, 1000]
 
 
 async def test_aclose_is_idempotent(echo_server: RunningServer) -> None:

@@ -75,7 +75,9 @@ def unread_error(unread: Iterable[bytes | str], codec: Codec) -> RealtimeError |
 def closed_error(closed: Closed, unread: Iterable[bytes | str], codec: Codec) -> RealtimeError:
     """What ``send()`` raises on a connection that is over: the error the runner reported
     before closing, if ``recv()`` has not returned it yet, else the close itself."""
-    return unread_error(unread, codec) or ConnectionClosedError(closed.code, closed.reason)
+    return unread_error(unread, codec) or ConnectionClosedError(
+        closed.code, closed.reason, hint="open a new connection to send more"
+    )
 
 
 def is_skip(value: Any) -> bool:

@@ -62,13 +62,17 @@ class UnauthorizedError(RealtimeError):
 
 
 class ConnectionClosedError(RealtimeError):
-    """The connection ended abnormally (anything but a normal 1000 close).
+    """The connection is over: ``recv()`` raises it when it ended abnormally (anything
+    but a normal 1000 close), ``send()`` whenever it has ended.
 
-    ``code`` is the WebSocket close code: 1001 runner draining (reconnect),
-    1006 connection lost, 1008 policy, 1009 message too big, 1011 internal.
+    ``code`` is the WebSocket close code: 1000 normal, 1001 runner draining
+    (reconnect), 1006 connection lost, 1008 policy, 1009 message too big,
+    1011 internal; ``close_reason`` the peer's reason.  ``hint`` (in the message
+    only) says what to do.
     """
 
-    def __init__(self, code: int, reason: str) -> None:
-        super().__init__("CONNECTION_CLOSED", f"closed with code {code}: {reason}")
+    def __init__(self, code: int, reason: str, *, hint: str = "") -> None:
+        message = f"closed with code {code}: {reason or '(no reason given)'}"
+        super().__init__("CONNECTION_CLOSED", f"{message}; {hint}" if hint else message)
         self.code = code
         self.close_reason = reason

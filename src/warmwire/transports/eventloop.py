@@ -51,7 +51,8 @@ def clock() -> Callable[[], float]:
     if current_library() == "trio":
         import trio  # running, so installed; imported here because it is optional
 
-        return trio.current_time
+        # trio.current_time() looks the clock up on every call; its bound method does not.
+        return trio.lowlevel.current_clock().current_time
     return asyncio.get_running_loop().time
 
 
