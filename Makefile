@@ -38,7 +38,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy --strict src/warmwire
 
 layers: $(STAMP)
-	$(BIN)/lint-imports
+	$(BIN)/lint-imports --no-cache
 
 unit: $(STAMP) interop-setup web-setup scale-setup
 	$(BIN)/pytest
