@@ -82,6 +82,8 @@ class AsyncioWebSocket(AsyncWebSocket):
     # -- reading: asyncio's read callback -----------------------------------------------------
 
     def _received(self, data: bytes | None) -> None:
+        # The loop ran other callbacks to get here: a sender need not yield again.
+        self._yield_on_send = False
         if self._ended:
             if data is None:
                 self._sock.close()  # the lingering peer has closed its side too
@@ -130,6 +132,8 @@ class AsyncioWebSocket(AsyncWebSocket):
             self._sock.finish(self._close_timeout)
 
     def _wake(self) -> None:
+        if not self._waiters:  # the common case, once per read: no list made
+            return
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             if not waiter.done():
