@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo web test lint typecheck layers unit interop-setup web-setup scale-setup venv clean bench bench-scale conformance cluster soak fuzz bench-flood
+.PHONY: demo web test lint typecheck layers unit interop-setup web-setup scale-setup venv clean bench bench-scale conformance cluster soak fuzz bench-flood bench-instructions
 
 demo: $(STAMP)
 	$(BIN)/warmwire demo
@@ -61,6 +61,14 @@ interop-setup:
 bench: $(STAMP) interop-setup
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Runner instructions per 32 B round trip under callgrind (bench/instructions.py): repeatable
+# on a busy machine.  BENCH_INSTRUCTIONS_ARGS="--tree /path/to/other/checkout --tree ." compares
+# checkouts in one run (e.g. a git worktree of the commit before a hot-path change).
+BENCH_INSTRUCTIONS_ARGS ?=
+
+bench-instructions: $(STAMP)
+	$(BIN)/python -m bench.instructions $(BENCH_INSTRUCTIONS_ARGS)
 
 # A local scale-out cluster: token service + CLUSTER_RUNNERS runners of the echo app
 # behind nginx on 127.0.0.1:CLUSTER_PORT (docs/scaling.md).  Prints the URL and a

@@ -97,18 +97,24 @@ class AsyncioWebSocket(AsyncWebSocket):
             self._wake()
             return
         on_message = self._on_message
+        # Whether a task waiting here has something to look at: not for a pushed
+        # message (waking the session's reader for it would cost a task switch each).
+        news = False
         for event in protocol.events():
             if on_message is not None and type(event) is Message:
                 on_message(event.data)
             else:
+                news = True
                 self._on_event(event)
                 if type(event) is Message:
                     self._count_unread(event.data)
         if protocol.close_transport:
+            news = True
             self._end(lingering=data is not None and self._failed_the_connection())
         elif protocol.has_data_to_send():  # pongs, close replies: rare
             self._write_out()
-        self._wake()
+        if news:
+            self._wake()
 
     def _count_unread(self, data: bytes | str) -> None:
         self._unread_bytes += len(data)
@@ -132,8 +138,6 @@ class AsyncioWebSocket(AsyncWebSocket):
             self._sock.finish(self._close_timeout)
 
     def _wake(self) -> None:
-        if not self._waiters:  # the common case, once per read: no list made
-            return
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             if not waiter.done():
