@@ -86,8 +86,8 @@ async def echo_async(url: str, raw_path: str) -> None:
                 return  # closed normally
             try:
                 await conn.send(message)
-            except ProtocolError:
-                return  # the server's close arrived first: no more data frames may be sent
+            except (ConnectionClosedError, ProtocolError):
+                return  # the connection ended (or is closing) first: no more data frames
 
 
 async def run_async(url: str, agent: str) -> int:
@@ -118,7 +118,7 @@ def echo_sync(url: str, raw_path: str) -> None:
                 return
             try:
                 conn.send(message)
-            except ProtocolError:
+            except (ConnectionClosedError, ProtocolError):
                 return
 
 
