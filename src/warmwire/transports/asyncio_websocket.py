@@ -237,7 +237,9 @@ class AsyncioWebSocket(AsyncWebSocket):
         while not self._pending:
             if self._closed is not None:
                 return self._closed
-            if self._ended:  # the transport is gone without a close event: cannot happen
+            if self._ended:
+                # Cut by aclose_transport() (a stalled peer, a dead keepalive): the read
+                # callback stops feeding the protocol, so no close event will come.
                 return self._local_close(CloseCode.ABNORMAL, "connection lost")
             await self._changed()
         data = self._pending.popleft()
