@@ -169,10 +169,10 @@ class _AsgiDoor:
         self.channel = AsgiChannel(self.receive, self.send)
         return self.channel
 
-    async def unauthorized(self, message: str) -> None:
+    async def reject(self, message: str, code: int, reason: str) -> None:
         assert self.channel is not None, "refused after the upgrade: accept() came first"
         await self.channel.send(message)
-        await self.channel.start_close(CloseCode.POLICY_VIOLATION, "Unauthorized")
+        await self.channel.start_close(code, reason)
 
 
 @attrs.define

@@ -8,6 +8,11 @@ then a 1008 close after it.  The one difference the doors document is checked
 too: an ASGI server without the ``websocket.http.response`` extension can only
 refuse an upgrade with its own 403, without warmwire's JSON body.
 
+A browser cannot read a refused upgrade's status or body, so to a client that
+says it is one (``Origin``, ``Sec-Fetch-Mode``) a 4xx refusal comes after the
+upgrade, as an ``x-fal-error`` and a 4000 + status close, at every door; a 503
+stays HTTP, for the load balancer in front to retry elsewhere.
+
 Real loopback sockets, real EdDSA JWTs, a frame-level client (the test sees
 the first message and the close frame themselves).  uvicorn runs in its own
 thread on its own asyncio loop; the client side runs on the test's backend.
@@ -156,11 +161,16 @@ async def door(request: pytest.FixtureRequest) -> AsyncIterator[Door]:
 
 @asynccontextmanager
 async def upgrade(
-    door: Door, path: str, headers: Sequence[tuple[str, str]] = ()
+    door: Door,
+    path: str,
+    headers: Sequence[tuple[str, str]] = (),
+    subprotocols: Sequence[str] = (),
 ) -> AsyncIterator[AsyncWebSocket]:
     """Open a WebSocket to ``door`` (``HandshakeError`` if refused before the upgrade)."""
     stream = await anyio.connect_tcp("127.0.0.1", door.port)
-    protocol = ClientProtocol(host=f"127.0.0.1:{door.port}", target=path, headers=headers)
+    protocol = ClientProtocol(
+        host=f"127.0.0.1:{door.port}", target=path, headers=headers, subprotocols=subprotocols
+    )
     ws = await open_client(stream, protocol, close_timeout=5)
     try:
         yield ws
@@ -201,10 +211,12 @@ async def refused_total(door: Door, reason: str) -> float:
     return 0.0
 
 
-async def refused_before_upgrade(door: Door, path: str, expected: HttpRefusal) -> None:
+async def refused_before_upgrade(
+    door: Door, path: str, expected: HttpRefusal, headers: Sequence[tuple[str, str]] = ()
+) -> None:
     before = await refused_total(door, str(expected.status))
     with anyio.fail_after(TIMEOUT), pytest.raises(HandshakeError) as refused:
-        async with upgrade(door, path):
+        async with upgrade(door, path, headers):
             pass
     # Counted by the one sequence, whatever the door could tell the client.
     assert await refused_total(door, str(expected.status)) == before + 1
@@ -365,3 +377,56 @@ async def test_good_credentials_pass_every_door(door: Door) -> None:
         await polling.wait_until(lambda: not door.runner.sessions, what="the session counted out")
         async with upgrade(door, target(), (("authorization", "Key dev:s3cret"),)) as ws:
             await served_one(ws)
+
+
+# -- refusals a browser can read -----------------------------------------------------------------
+
+BROWSERS = [
+    pytest.param((("origin", "http://page.example"),), id="origin"),
+    pytest.param((("sec-fetch-mode", "websocket"),), id="sec-fetch-mode"),
+]
+
+
+@pytest.mark.parametrize("browser", BROWSERS)
+@pytest.mark.parametrize(
+    ("path", "setup", "expected"), [case for case in BEFORE_UPGRADE if case.id != "draining"]
+)
+async def test_a_browser_reads_why_it_was_refused(
+    door: Door,
+    browser: Sequence[tuple[str, str]],
+    path: Path,
+    setup: Setup,
+    expected: HttpRefusal,
+) -> None:
+    """Upgraded (with a subprotocol it offered, or a browser fails the upgrade), then the
+    reason as an ``x-fal-error`` text message, then a close with 4000 + the status."""
+    await setup(door)
+    before = await refused_total(door, str(expected.status))
+    with anyio.fail_after(TIMEOUT):
+        async with upgrade(door, path(), browser, subprotocols=("msgpack", "json")) as ws:
+            assert ws.subprotocol == "msgpack"
+            first = await ws.recv()
+            second = await ws.recv()
+    assert await refused_total(door, str(expected.status)) == before + 1
+    assert isinstance(first, str), "the refusal is a text frame, which a browser can read"
+    message = orjson.loads(first)
+    assert set(message) == {"type", "error", "reason"}
+    assert (message["type"], message["error"]) == ("x-fal-error", expected.error)
+    assert expected.reason_part in message["reason"]
+    assert isinstance(second, Closed)
+    assert second.code == 4000 + expected.status
+    assert second.reason == expected.error
+
+
+@pytest.mark.parametrize("browser", BROWSERS)
+async def test_a_browser_is_refused_with_http_503_for_the_balancer(
+    door: Door, browser: Sequence[tuple[str, str]]
+) -> None:
+    """Draining (like at capacity) stays an HTTP 503: what nginx retries elsewhere."""
+    await door.drain()
+    await refused_before_upgrade(
+        door,
+        target(fal_jwt_token=token()),
+        HttpRefusal(503, "Service Unavailable", "runner draining; connect to another"),
+        browser,
+    )

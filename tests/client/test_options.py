@@ -215,10 +215,11 @@ def test_defaults_apply_when_an_option_is_absent() -> None:
     resolved = warmwire.ConnectionBuilder(APP, url="ws://h:1").resolve()
     spec = resolved.spec
     assert spec.endpoint.endpoint_path == "warmwire/echo/realtime"
-    assert (spec.open_timeout, spec.close_timeout) == (10.0, 10.0)
+    # open_timeout covers a cold start, as fal's client does (tests/client/test_open_timeout.py).
+    assert (spec.open_timeout, spec.close_timeout) == (90.0, 10.0)
     assert spec.max_message_size == 16 * 1024 * 1024
     assert resolved.codec.name == "msgpack"
-    assert resolved.options.timeout == 10.0
+    assert resolved.options.timeout == 90.0
 
 
 # --- the same options through every entry point, end to end ---------------------------------

@@ -181,7 +181,9 @@ def test_results_reach_on_result(js_run: tuple[NodeRun, InteropRunner]) -> None:
     ]
     assert report["tokenProviderAsked"] == ["interop/echo/realtime"]
     assert report["wire"]["dialed"] == [ENDPOINT_URL]
-    timings = texts(report, 0)
+    cold_start, *timings = texts(report, 0)
+    # The runner's first session: its cold start first, which the client skips.
+    assert (cold_start["type"], cold_start["action"]) == ("x-fal-message", "cold_start")
     assert timings, "the runner sends timings after each result"
     assert all(t["type"] == "x-fal-message" and t["action"] == "timings" for t in timings)
     assert runner.app.inputs("/realtime", "results") == [first, second]
@@ -218,6 +220,29 @@ def test_x_fal_error_reaches_on_error(js_run: tuple[NodeRun, InteropRunner]) -> 
         {"scenario": "errors", "fail": "boom"},
         {"scenario": "errors", "n": 1},
     ]
+
+
+def test_a_refused_session_says_why(js_run: tuple[NodeRun, InteropRunner]) -> None:
+    """The runner's reason reaches the page, not "Unknown error" and a 1006."""
+    run, _ = js_run
+    report = run.scenario("refused")
+    reason = (
+        "no realtime endpoint at '/interop/nope/realtime' on this runner; it serves: "
+        "/interop/echo/realtime, /interop/echo/short, /interop/echo/v2/json"
+    )
+    said, closed = errors(before_close(report["events"]))
+    assert said == {
+        "message": f"Not Found: {reason}",
+        "status": 400,
+        "body": {"type": "x-fal-error", "error": "Not Found", "reason": reason},
+    }
+    assert closed == {
+        "message": "Error closing the connection: Not Found",
+        "status": 4404,
+        "body": None,
+    }
+    assert close_code(report, 0) == 4404
+    assert len(report["wire"]["dialed"]) == 1
 
 
 def test_expired_token_makes_it_fetch_a_new_one(js_run: tuple[NodeRun, InteropRunner]) -> None:

@@ -353,7 +353,11 @@ async def test_timings_follow_each_result_on_the_wire(raw_ws: Callable[..., Any]
             async with raw_ws(server, "/test/timed/realtime") as ws:
                 for n in range(3):
                     await ws.send(msgpack.packb({"n": n}))
-                frames = [await ws.recv() for _ in range(6)]
+                frames = [await ws.recv() for _ in range(7)]
+    # The runner's first session is told its cold start first (tests/runner/test_cold_start.py).
+    cold_start = frames.pop(0)
+    assert isinstance(cold_start, str)
+    assert orjson.loads(cold_start)["action"] == "cold_start"
     for n in range(3):
         result, timing = frames[2 * n], frames[2 * n + 1]
         assert isinstance(result, bytes)

@@ -1,11 +1,11 @@
-"""The error a client raises when it cannot open the byte stream to a runner."""
+"""The errors a client raises when it cannot open a connection to a runner."""
 
 from __future__ import annotations
 
 import ssl
 
 from warmwire.core.endpoint import RunnerUrl
-from warmwire.core.errors import HandshakeError
+from warmwire.core.errors import HandshakeError, OpenTimeoutError
 
 
 def unreachable(url: RunnerUrl, exc: OSError) -> HandshakeError:
@@ -14,7 +14,7 @@ def unreachable(url: RunnerUrl, exc: OSError) -> HandshakeError:
     A certificate the client does not trust is not a runner that is down:
     the fix is a trust setting, not the URL.
     """
-    where = f"{url.scheme}://{url.unix_path or url.host_header}"
+    where = _where(url)
     if isinstance(exc, ssl.SSLCertVerificationError):
         return HandshakeError(
             f"TLS certificate verify failed for the runner at {where}: "
@@ -24,3 +24,12 @@ def unreachable(url: RunnerUrl, exc: OSError) -> HandshakeError:
     return HandshakeError(
         f"cannot reach the runner at {where}: {exc}; is it running, and is the URL right?"
     )
+
+
+def open_timed_out(url: RunnerUrl, timeout: float) -> OpenTimeoutError:
+    """``open_timeout`` ran out before the runner answered the upgrade (maybe a cold start)."""
+    return OpenTimeoutError(_where(url), timeout)
+
+
+def _where(url: RunnerUrl) -> str:
+    return f"{url.scheme}://{url.unix_path or url.host_header}"

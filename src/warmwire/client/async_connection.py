@@ -10,7 +10,7 @@ from typing import Any
 
 import anyio
 
-from warmwire.client._connect import unreachable
+from warmwire.client._connect import open_timed_out, unreachable
 from warmwire.client._messages import closed_error, interpret, is_skip
 from warmwire.client.resolved import Resolved
 from warmwire.codecs.base import Codec
@@ -34,12 +34,16 @@ class AsyncRealtimeConnection:
         spec = resolved.spec
         creds = await resolved.auth.credentials(spec.endpoint, spec.url)
         protocol = spec.client_protocol(creds.token, creds.headers)
-        with anyio.fail_after(spec.open_timeout):
-            try:
-                stream = await resolved.transport.connect(spec.url, resolved.options)
-            except OSError as exc:
-                raise unreachable(spec.url, exc) from exc
-            ws = await open_client(stream, protocol, close_timeout=spec.close_timeout)
+        try:
+            with anyio.fail_after(spec.open_timeout):
+                try:
+                    stream = await resolved.transport.connect(spec.url, resolved.options)
+                except OSError as exc:
+                    raise unreachable(spec.url, exc) from exc
+                ws = await open_client(stream, protocol, close_timeout=spec.close_timeout)
+        except TimeoutError:
+            assert spec.open_timeout is not None  # only fail_after raises it here
+            raise open_timed_out(spec.url, spec.open_timeout) from None
         return cls(ws, resolved.codec)
 
     @property

@@ -39,7 +39,8 @@ MessageDecoder = Callable[["bytes | str"], Any]
 """Turns a received frame's payload into a result object."""
 
 DEFAULT_CODEC = "msgpack"
-DEFAULT_OPEN_TIMEOUT = 10.0
+DEFAULT_OPEN_TIMEOUT = 90.0
+"""As fal's client: long enough for a cold start (a runner started from zero)."""
 DEFAULT_CLOSE_TIMEOUT = 10.0
 
 
@@ -78,7 +79,8 @@ class ClientOptions(CredentialOptions, total=False):
     no limit."""
     open_timeout: float | None
     """Seconds allowed to reach the runner and complete the handshake (a cold start
-    included); default 10, ``None``: wait as long as it takes."""
+    included); default 90, as fal's client, ``None``: wait as long as it takes.
+    Past it, :class:`~warmwire.core.errors.OpenTimeoutError`."""
     close_timeout: float
     """Seconds to wait for the runner's answer to a close; default 10."""
     raw_path: str | None

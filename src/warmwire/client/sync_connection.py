@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from warmwire.client._connect import unreachable
+from warmwire.client._connect import open_timed_out, unreachable
 from warmwire.client._messages import closed_error, interpret, is_skip
 from warmwire.client.resolved import Resolved
 from warmwire.codecs.base import Codec
@@ -36,9 +36,13 @@ class RealtimeConnection:
             sock = transport.connect_sync(spec.url, resolved.options)
         except OSError as exc:
             raise unreachable(spec.url, exc) from exc
-        ws = SyncWebSocket.open_client(
-            sock, protocol, open_timeout=spec.open_timeout, close_timeout=spec.close_timeout
-        )
+        try:
+            ws = SyncWebSocket.open_client(
+                sock, protocol, open_timeout=spec.open_timeout, close_timeout=spec.close_timeout
+            )
+        except TimeoutError:
+            assert spec.open_timeout is not None  # only its deadline raises it here
+            raise open_timed_out(spec.url, spec.open_timeout) from None
         return cls(ws, resolved.codec)
 
     @property

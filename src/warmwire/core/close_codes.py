@@ -24,8 +24,21 @@ class CloseCode(enum.IntEnum):
     INTERNAL_ERROR = 1011
 
 
+REFUSED_AFTER_UPGRADE = 4000
+"""A refusal reported after the upgrade closes with this plus its HTTP status: 4404 no
+such app or path, 4400 a bad request (``max_buffering``, codec).  The private-use
+range (4000-4999), so no registered meaning is taken."""
+
+
+def refusal_close_code(status: int) -> int:
+    """The close code of an HTTP ``status`` refusal sent after the upgrade (404 → 4404)."""
+    return REFUSED_AFTER_UPGRADE + status
+
+
 def describe(code: int) -> str:
     """A short human description of ``code`` for error messages."""
+    if REFUSED_AFTER_UPGRADE <= code < REFUSED_AFTER_UPGRADE + 1000:
+        return f"refused by the runner (HTTP {code - REFUSED_AFTER_UPGRADE})"
     try:
         return CloseCode(code).name.lower().replace("_", " ")
     except ValueError:

@@ -1,9 +1,10 @@
 """The fal realtime message envelope: control messages beside the results.
 
 Results travel in the session codec.  Control messages are always JSON text:
-``x-fal-message`` (timings, which clients skip), ``x-fal-error`` (``TIMEOUT``,
-``INTERNAL_ERROR``, ``INVALID_INPUT``) and the ``Unauthorized`` status message
-that a browser can read where it could not read an HTTP 401.
+``x-fal-message`` (timings and the cold start, which clients skip), ``x-fal-error``
+(``TIMEOUT``, ``INTERNAL_ERROR``, ``INVALID_INPUT``, and a refusal reported after
+the upgrade) and the ``Unauthorized`` status message that a browser can read where
+it could not read an HTTP 401.
 """
 
 from __future__ import annotations
@@ -58,6 +59,12 @@ def error_message(code: ErrorCode | str, reason: str) -> str:
 def timings_message(seconds: float) -> str:
     """Encode the ``timings`` ``x-fal-message`` sent after a result."""
     return _dumps({"type": "x-fal-message", "action": "timings", "timing": seconds})
+
+
+def cold_start_message(seconds: float) -> str:
+    """Encode the ``cold_start`` ``x-fal-message``: how long the runner's ``setup()`` took,
+    sent first to the session that waited for it."""
+    return _dumps({"type": "x-fal-message", "action": "cold_start", "cold_start": seconds})
 
 
 def unauthorized_message(reason: str) -> str:

@@ -40,6 +40,26 @@ class HandshakeError(WarmwireError):
         self.body = body
 
 
+class OpenTimeoutError(WarmwireError, TimeoutError):
+    """The runner did not complete the opening handshake within ``open_timeout``.
+
+    A runner that was not warm may still have been starting (a cold start: a
+    replica being scheduled, ``setup()`` loading the model); the message says so
+    and how to wait longer.  A :class:`TimeoutError`, so ``except TimeoutError``
+    still catches it.
+    """
+
+    def __init__(self, url: str, timeout: float) -> None:
+        super().__init__(
+            f"the runner at {url} did not open the connection within open_timeout={timeout:g}s. "
+            "It may be a cold start (no warm runner: one is starting and running setup()), "
+            "which can take longer: raise open_timeout= (seconds, or None to wait as long "
+            "as it takes), or keep a runner warm (min_concurrency >= 1)"
+        )
+        self.url = url
+        self.timeout = timeout
+
+
 class RealtimeError(WarmwireError):
     """The runner reported an error for this session.
 

@@ -47,7 +47,8 @@ class RunnerConfig:
     its request is complete, so one that sends it slowly holds none.
     """
     max_refusal_rate: float | None = 100.0
-    """Token refusals answered per second, after a burst of 50 ms worth; ``None``: no bound.
+    """Refusals after the upgrade (a token refused; a browser's upgrade refused) answered
+    per second, after a burst of 50 ms worth; ``None``: no bound.
 
     Past the burst (5 refusals at the default rate), a refused connection
     waits, outside its turn and costing no CPU, before its ``Unauthorized``

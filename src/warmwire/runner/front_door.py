@@ -7,13 +7,31 @@ hands an upgrade request to :meth:`FrontDoor.enter`, which runs it in this order
    itself down, not the sessions already streaming;
 2. admit it (route, ``max_buffering``, codec; not while draining, not past
    ``max_sessions``), or count the refusal and let the door answer it before
-   the upgrade (:meth:`Door.refuse`);
+   the upgrade (:meth:`Door.refuse`), an HTTP status and a JSON body; but see
+   *refusals a browser can read* below;
 3. accept the upgrade (:meth:`Door.accept`), which gives the session's channel;
 4. check the credentials, after the upgrade so that a browser can read why;
-5. leave the turn; a refusal then waits for its pace (``max_refusal_rate``),
+5. leave the turn; a token refusal then waits for its pace (``max_refusal_rate``),
    costing no CPU, and the door sends the ``Unauthorized`` message and closes
-   with 1008 (:meth:`Door.unauthorized`);
-6. run the session to its end, counted and logged, the door's keepalive beside it.
+   with 1008 (:meth:`Door.reject`);
+6. tell the runner's first session how long ``setup()`` took (the cold start it
+   waited for), as an ``x-fal-message`` where the endpoint emits timings;
+7. run the session to its end, counted and logged, the door's keepalive beside it.
+
+Refusals a browser can read: a WebSocket in a browser (and any client built on
+the WHATWG ``WebSocket`` API, such as Node's) cannot read the status or the body
+of a refused upgrade; the page only sees "error" and a 1006 close.  Such a client
+says what it is: browsers send ``Origin`` (RFC 6455 requires it of them) and
+fetch-based clients ``Sec-Fetch-Mode: websocket``.  To it, a 4xx refusal (no such
+app or path, a bad ``max_buffering`` or codec) is reported after the upgrade
+instead: the ``x-fal-error`` message (``error`` the HTTP phrase, ``reason`` what
+to fix), then a close with 4000 + the status (4404, 4400) and the phrase as its
+reason.  A 503 (draining, at capacity) stays an HTTP answer for every client:
+that is what nginx (``proxy_next_upstream http_503``) and other balancers retry
+on another runner, and a browser behind one never sees it.  Clients that can read
+an HTTP answer (warmwire's, fal-client's) keep the HTTP status and body, and so
+does every client under an ASGI server without the ``websocket.http.response``
+extension, which can only close before accepting.
 
 All of it within :meth:`Runner.opening`, so that a drain waits for a connection
 that has no session yet.
@@ -26,8 +44,9 @@ protocol).  What still differs between the doors, on purpose:
 - the refusal before the upgrade: an HTTP status and a JSON body, except under an
   ASGI server without the ``websocket.http.response`` extension, which can only
   close before accepting: the client sees that server's 403, without the body;
-- ``Unauthorized``: warmwire's own server writes the message and the close frame
-  in one write, then waits (``close_timeout``) for the client's close reply;
+- ``Unauthorized`` and a refusal after the upgrade: warmwire's own server writes
+  the message and the close frame in one write, then waits (``close_timeout``)
+  for the client's close reply;
   under ASGI they are two events, and the server does the closing handshake;
 - keepalive: warmwire's own server pings (``ping_interval``, ``ping_timeout``); an
   ASGI server pings by its own settings (uvicorn's ``--ws-ping-interval``), so
@@ -53,9 +72,11 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
+import attrs
 
+from warmwire.core.close_codes import CloseCode, refusal_close_code
 from warmwire.core.endpoint import Endpoint, parse_app_id
-from warmwire.core.envelope import unauthorized_message
+from warmwire.core.envelope import cold_start_message, error_message, unauthorized_message
 from warmwire.core.errors import ConfigurationError
 from warmwire.core.events import UpgradeRequest
 from warmwire.runner.pacing import Pacer
@@ -91,8 +112,10 @@ class Door(Protocol):
         """Complete the upgrade with ``subprotocol``; the channel the session will use."""
         ...
 
-    async def unauthorized(self, message: str) -> None:
-        """Send ``message`` (the ``Unauthorized`` message, JSON text), then close with 1008."""
+    async def reject(self, message: str, code: int, reason: str) -> None:
+        """After :meth:`accept`: send ``message`` (a JSON text control message: the
+        ``Unauthorized`` message, or a refusal's ``x-fal-error``), then close with
+        ``code`` and ``reason``."""
         ...
 
 
@@ -139,19 +162,35 @@ class FrontDoor:
                 decision = runner.admit(request)
                 if isinstance(decision, Refused):
                     runner.metrics.refused.labels(str(decision.status)).inc()
-                    await door.refuse(decision)
-                    return
-                channel = await door.accept(decision.subprotocol)
-                problem = self._credentials_problem(decision, request.header("authorization"))
-            if problem is not None:
+                    if decision.lets_balancer_retry or not _reads_http_refusals_poorly(request):
+                        await door.refuse(decision)
+                        return
+                    # A subprotocol it offered: a browser fails an upgrade answered
+                    # without one, and would not see the reason either.
+                    await door.accept(next(iter(request.subprotocols), None))
+                    rejection: _Rejection | None = _Rejection(
+                        error_message(decision.error, decision.reason),
+                        refusal_close_code(decision.status),
+                        decision.error,
+                    )
+                else:
+                    channel = await door.accept(decision.subprotocol)
+                    rejection = self._credentials_refusal(decision, request.header("authorization"))
+            if rejection is not None:
                 # Outside the turn: the pace and the client's close reply cost no CPU.
                 await self._pace_refusal()
-                await door.unauthorized(unauthorized_message(problem))
+                await door.reject(rejection.message, rejection.code, rejection.reason)
                 return
+            assert isinstance(decision, Admitted), "every refusal has been answered"
+            cold_start = runner.take_cold_start()
+            if cold_start is not None and decision.route.config.emit_timings:
+                await channel.send(cold_start_message(cold_start))
             await self._run(self._new_session(channel, decision), decision, door.keepalive)
 
-    def _credentials_problem(self, decision: Admitted, authorization: str | None) -> str | None:
-        """Why the connection's credentials are refused (safe to send), or ``None``."""
+    def _credentials_refusal(
+        self, decision: Admitted, authorization: str | None
+    ) -> _Rejection | None:
+        """The ``Unauthorized`` answer if the credentials are refused, else ``None``."""
         auth = self._runner.config.auth
         if auth is None:
             return None
@@ -165,10 +204,14 @@ class FrontDoor:
             # The reason never contains the token or a secret.
             self._refused_unauthorized.inc()
             log.info("refused path=%s reason=%s", route.url_path, reason)
-        return reason
+            return _Rejection(
+                unauthorized_message(reason), CloseCode.POLICY_VIOLATION, "Unauthorized"
+            )
+        return None
 
     async def _pace_refusal(self) -> None:
-        """Wait for this token refusal's turn (``max_refusal_rate``).
+        """Wait for this refusal's turn (``max_refusal_rate``): a token refused, or a
+        browser's upgrade refused after it was accepted.
 
         Not paced while draining, when every connection is being let go anyway.
         """
@@ -225,3 +268,18 @@ class FrontDoor:
                 session.sent,
                 session.dropped,
             )
+
+
+@attrs.frozen(slots=True)
+class _Rejection:
+    """A refusal after the upgrade: the message to send, then the close."""
+
+    message: str
+    code: int
+    reason: str
+
+
+def _reads_http_refusals_poorly(request: UpgradeRequest) -> bool:
+    """The client is a WHATWG ``WebSocket`` (a browser, Node's global), which cannot read
+    the status or body of a refused upgrade: it sends ``Origin`` or ``Sec-Fetch-Mode``."""
+    return request.header("origin") is not None or request.header("sec-fetch-mode") is not None

@@ -27,7 +27,7 @@ from warmwire.runner.config import RunnerConfig
 from warmwire.runner.front_door import FrontDoor
 from warmwire.runner.handlers import Handler, Mode
 from warmwire.runner.metrics import Metrics
-from warmwire.runner.routing import Admitted, Refused, Router, admit, refusal
+from warmwire.runner.routing import Admitted, Refused, Router, admit
 from warmwire.runner.session import Session
 from warmwire.runner.websocket_door import WebSocketDoor
 from warmwire.runner.workers import WorkerPool
@@ -67,6 +67,8 @@ class Runner:
         and duration of the runner and its sessions is read from it."""
         self.cold_start: float | None = None
         """Seconds ``setup()`` took for all apps: the cold start."""
+        self._cold_start_untold: float | None = None
+        """The cold start until the first session is told it (:meth:`take_cold_start`)."""
         self.draining = False
         self.workers = WorkerPool(self.config.worker_threads)
         """Where blocking handlers run."""
@@ -92,9 +94,15 @@ class Runner:
         started = self.clock()
         for app in self.router.apps:
             await anyio.to_thread.run_sync(app.setup)
-        self.cold_start = self.clock() - started
+        self.cold_start = self._cold_start_untold = self.clock() - started
         self.metrics.cold_start.set(self.cold_start)
         log.info("runner ready cold_start=%.3fs endpoints=%s", self.cold_start, self.router.paths)
+
+    def take_cold_start(self) -> float | None:
+        """The cold start for the runner's first session, the one that waited for it
+        (where the runner was started for it, as on a scale-up from zero); then ``None``."""
+        seconds, self._cold_start_untold = self._cold_start_untold, None
+        return seconds
 
     async def shutdown(self) -> None:
         """Run every app's ``teardown()``."""
@@ -151,10 +159,10 @@ class Runner:
     def admit(self, request: UpgradeRequest) -> Admitted | Refused:
         """Route the upgrade, or refuse it: unknown path, draining, at capacity."""
         if self.draining:
-            return refusal(503, "Service Unavailable", "runner draining; connect to another")
+            return Refused(503, "Service Unavailable", "runner draining; connect to another")
         limit = self.config.max_sessions
         if limit is not None and len(self.sessions) >= limit:
-            return refusal(
+            return Refused(
                 503,
                 "Service Unavailable",
                 f"runner at its limit of {limit} sessions; retry shortly or use another runner",

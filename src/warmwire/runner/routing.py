@@ -99,14 +99,27 @@ class Admitted:
 
 @attrs.frozen(slots=True)
 class Refused:
-    """Answer the upgrade with this HTTP response instead."""
+    """Refuse the upgrade: HTTP ``status``, ``error`` (its phrase) and ``reason`` (what to fix).
+
+    Answered before the upgrade as an HTTP response with a JSON :attr:`body`, or, to a
+    client that could not read that body (a browser), after it as an ``x-fal-error``
+    message and a close (:mod:`warmwire.runner.front_door` decides).
+    """
 
     status: int
-    body: bytes
+    error: str
+    reason: str
 
+    @property
+    def body(self) -> bytes:
+        """The JSON body of the HTTP answer: ``{"error": ..., "reason": ...}``."""
+        return orjson.dumps({"error": self.error, "reason": self.reason})
 
-def refusal(status: int, error: str, reason: str) -> Refused:
-    return Refused(status, orjson.dumps({"error": error, "reason": reason}))
+    @property
+    def lets_balancer_retry(self) -> bool:
+        """A 503 (draining, at capacity): nginx (``proxy_next_upstream http_503``) and
+        other balancers retry it on another runner, so it stays an HTTP answer."""
+        return self.status == 503
 
 
 def admit(router: Router, target: str, subprotocols: Sequence[str]) -> Admitted | Refused:
@@ -114,10 +127,10 @@ def admit(router: Router, target: str, subprotocols: Sequence[str]) -> Admitted 
     try:
         parsed = parse_target(target)
     except ConfigurationError as exc:
-        return refusal(400, "Bad Request", str(exc))
+        return Refused(400, "Bad Request", str(exc))
     route = router.match(parsed.path)
     if route is None:
-        return refusal(
+        return Refused(
             404,
             "Not Found",
             f"no realtime endpoint at {parsed.path!r} on this runner; it serves: "

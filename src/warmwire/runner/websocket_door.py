@@ -11,7 +11,6 @@ import logging
 
 import anyio
 
-from warmwire.core.close_codes import CloseCode
 from warmwire.core.errors import ProtocolError
 from warmwire.runner.config import RunnerConfig
 from warmwire.runner.front_door import Keepalive
@@ -23,7 +22,7 @@ log = logging.getLogger("warmwire.runner")
 
 
 class WebSocketDoor:
-    """One upgrade on warmwire's own server: refusals, the 101, ``Unauthorized``, pings."""
+    """One upgrade on warmwire's own server: refusals, the 101, rejections after it, pings."""
 
     def __init__(self, ws: AsyncWebSocket, config: RunnerConfig) -> None:
         self._ws = ws
@@ -43,10 +42,8 @@ class WebSocketDoor:
         await self._ws.accept(subprotocol)
         return self._ws
 
-    async def unauthorized(self, message: str) -> None:
-        await self._ws.aclose(
-            CloseCode.POLICY_VIOLATION, "Unauthorized", last_message=message
-        )  # one write for both
+    async def reject(self, message: str, code: int, reason: str) -> None:
+        await self._ws.aclose(code, reason, last_message=message)  # one write for both
         self.closed = True
 
     async def _ping(self, name: str) -> None:

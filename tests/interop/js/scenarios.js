@@ -220,6 +220,20 @@ async function jsonCodec(ctx, rec) {
   return { conn, report: { encodes: () => encodes, decodes: () => decodes } };
 }
 
+// An upgrade the runner refuses (no such app): a browser cannot read an HTTP refusal,
+// so the runner accepts, says why in an x-fal-error and closes with 4404; both reach
+// onError.
+async function refused(ctx, rec) {
+  const conn = ctx.connect("interop/nope", {
+    ...callbacks(rec),
+    tokenProvider: ctx.tokenProvider,
+    throttleInterval: 0,
+  });
+  conn.send({ scenario: "refused", n: 1 });
+  await rec.waitFor("the refusal's close", (e) => e.error?.status === 4404);
+  return { conn, report: {} };
+}
+
 const SCENARIOS = {
   results,
   throttle,
@@ -228,6 +242,7 @@ const SCENARIOS = {
   refresh: tokenRefresh,
   timeout: sessionTimeout,
   json: jsonCodec,
+  refused,
 };
 
 export async function runScenarios(ctx) {
