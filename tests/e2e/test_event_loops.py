@@ -49,3 +49,39 @@ async def test_unix_socket_round_trips(anyio_backend: Any, tmp_path: Path) -> No
     with anyio.fail_after(TIMEOUT):
         async with runner.serve(Echo, uds=str(tmp_path / "ww.sock"), insecure_no_auth=True) as s:
             await _round_trips(s.url)
+
+
+# -- a program's own asyncio.run ---------------------------------------------------------------
+
+
+async def _serve_and_use(tmp_path: Path) -> None:
+    """Serve over TCP and a Unix socket; a sync (worker-thread) and an async handler each."""
+    async with runner.serve(Echo, insecure_no_auth=True) as server:
+        await _round_trips(server.url)
+        async with warmwire.realtime_async("warmwire/echo", url=server.url) as conn:
+            await conn.send({"sync": True})
+            assert await conn.recv() == {"sync": True}
+    async with runner.serve(Echo, uds=str(tmp_path / "ww.sock"), insecure_no_auth=True) as s:
+        await _round_trips(s.url)
+
+
+@pytest.mark.parametrize("uvloop", [False, True], ids=["asyncio", "uvloop"])
+def test_runner_and_client_under_a_plain_asyncio_run(uvloop: bool, tmp_path: Path) -> None:
+    """Not anyio.run: a program embedding the runner starts its loop its own way.
+
+    Connections are accepted in a protocol callback, outside any task, where anyio
+    cannot tell the loop apart unless anyio.run started it: every connection was
+    dropped with "no event loop" and the client's open timed out.
+    """
+    import asyncio
+
+    async def main() -> None:
+        with anyio.fail_after(TIMEOUT):
+            await _serve_and_use(tmp_path)
+
+    if uvloop:
+        import uvloop as uv
+
+        uv.run(main())
+    else:
+        asyncio.run(main())

@@ -24,6 +24,8 @@ import anyio
 import anyio.abc
 from anyio.abc import SocketAttribute
 
+from warmwire.transports.eventloop import call_on_asyncio
+
 Receiver = Callable[[bytes | None], None]
 """Takes each chunk read; ``None`` once, at EOF or when the connection is lost."""
 
@@ -205,7 +207,8 @@ class AsyncioListener(anyio.abc.Listener[AsyncioSocket]):
     ) -> None:
         async with anyio.create_task_group() as own:
             group = task_group or own
-            self._connections.start = lambda sock: group.start_soon(handler, sock)
+            start_soon = group.start_soon
+            self._connections.start = lambda sock: call_on_asyncio(start_soon, handler, sock)
             for sock in self._connections.waiting:
                 group.start_soon(handler, sock)
             self._connections.waiting.clear()

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 import anyio
 import sniffio
 
 Library = Literal["asyncio", "trio"]
+T = TypeVar("T")
 
 
 class EventLike(Protocol):
@@ -33,6 +34,21 @@ def current_library() -> Library | None:
     except sniffio.AsyncLibraryNotFoundError:
         return None
     return "trio" if library == "trio" else "asyncio"
+
+
+def call_on_asyncio(fn: Callable[..., T], *args: Any) -> T:
+    """Call ``fn(*args)`` from an asyncio callback (a protocol's ``connection_made``), where
+    anyio must know it runs on asyncio.
+
+    Outside a task, sniffio finds the loop only through its context variable, which
+    ``anyio.run`` sets and a plain ``asyncio.run`` does not: without this, a runner
+    served under ``asyncio.run`` could not start a task for a connection.
+    """
+    token = sniffio.current_async_library_cvar.set("asyncio")
+    try:
+        return fn(*args)
+    finally:
+        sniffio.current_async_library_cvar.reset(token)
 
 
 def on_asyncio() -> bool:
