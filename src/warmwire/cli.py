@@ -13,12 +13,14 @@ Expected errors print one line to stderr saying what to do — no traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import importlib
 import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``warmwire`` command with ``argv`` (default: ``sys.argv[1:]``)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     handler: Handler = args.handler
     try:
         return handler(args)
@@ -122,6 +125,16 @@ def _add_serve(subparsers: Any) -> None:
         "waits its turn instead of slowing the sessions; 0 disables the pace "
         "(default %(default)s)",
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="N processes share the port (SO_REUSEPORT), each with its own setup(); "
+        "SIGTERM drains them all (default %(default)s)",
+    )
+    # Set by the supervisor of --workers on each worker: INDEX:COUNT:SOCKETS_DIR.
+    serve.add_argument("--as-worker", help=argparse.SUPPRESS)
     _add_auth_options(serve)
     _add_backend(serve)
     serve.add_argument(
@@ -134,15 +147,27 @@ def _add_serve(subparsers: Any) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from warmwire.runner import supervisor
+
+    supervisor.check_supported(args.workers, args.uds)
+    if args.workers > 1:
+        _configure_logging(args)
+        return supervisor.run(args.argv, workers=args.workers, host=args.host, port=args.port)
     return _serve_apps(args, [load_app(target) for target in args.apps])
 
 
-def _serve_apps(args: argparse.Namespace, apps: list[type[App]]) -> int:
+def _configure_logging(args: argparse.Namespace) -> None:
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # A line per request it makes (the workers' metrics gathering): not the runner's news.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _serve_apps(args: argparse.Namespace, apps: list[type[App]]) -> int:
+    _configure_logging(args)
     try:
         anyio.run(_serve_until_signal, args, apps, backend=args.backend)
     except OSError as exc:
@@ -157,7 +182,12 @@ def _serve_apps(args: argparse.Namespace, apps: list[type[App]]) -> int:
 
 async def _serve_until_signal(args: argparse.Namespace, apps: list[type[App]]) -> None:
     from warmwire import runner
+    from warmwire.runner.worker_group import WorkerGroup
 
+    group = None
+    if getattr(args, "as_worker", None):
+        index, count, sockets = args.as_worker.split(":", 2)
+        group = WorkerGroup.in_directory(sockets, int(index), int(count))
     async with runner.serve(
         *apps,
         host=args.host,
@@ -168,6 +198,8 @@ async def _serve_until_signal(args: argparse.Namespace, apps: list[type[App]]) -
         max_message_size=args.max_message_size,
         ping_interval=args.ping_interval or None,
         max_refusal_rate=args.max_refusal_rate or None,
+        reuse_port=group is not None,
+        worker_group=group,
     ) as server:
         cold_start = server.cold_start or 0.0
         # Scripts and tests read this line to find the runner: keep its shape.
@@ -176,7 +208,10 @@ async def _serve_until_signal(args: argparse.Namespace, apps: list[type[App]]) -
         for path in server.runner.router.paths:
             print(f"  {server.url}{path}", flush=True)
         print("Press Ctrl+C to stop.", flush=True)
-        await _wait_for_stop_signal()
+        if group is None:
+            await _wait_for_stop_signal()
+        else:
+            await _wait_for_stop_signal_or_orphaned()
         print("stopping: closing sessions and running teardown()", flush=True)
 
 
@@ -189,6 +224,42 @@ async def _wait_for_stop_signal() -> None:
                 return
     except NotImplementedError:  # Windows: Ctrl+C arrives as KeyboardInterrupt instead
         await anyio.sleep_forever()
+
+
+async def _wait_for_stop_signal_or_orphaned() -> None:
+    """A worker of ``--workers``: return at SIGTERM, or when its supervisor is gone (its
+    standard input, a pipe from the supervisor, ends), so that no worker outlives it."""
+    async with anyio.create_task_group() as tg:
+
+        async def stop_then_cancel() -> None:
+            await _wait_for_stop_signal()
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(stop_then_cancel)
+        await _supervisor_gone()
+        logging.getLogger("warmwire.cli").warning("the supervisor is gone; stopping")
+        tg.cancel_scope.cancel()
+
+
+async def _supervisor_gone() -> None:
+    """Return once standard input ends (the supervisor's end of the pipe has closed)."""
+    from warmwire.transports.eventloop import threadsafe
+
+    gone = anyio.Event()
+    wake = threadsafe(gone.set)
+
+    def watch() -> None:
+        # The raw descriptor, not sys.stdin: a daemon thread blocked in a buffered
+        # reader holds its lock, which the interpreter's exit then cannot take.
+        while os.read(sys.stdin.fileno(), 4096):
+            pass
+        with contextlib.suppress(RuntimeError):  # the loop has ended: nobody waits
+            wake()
+
+    # A daemon thread of its own, not anyio's (which the interpreter joins at exit):
+    # after a SIGTERM the read may still be blocked when the worker exits.
+    threading.Thread(target=watch, name="warmwire-supervisor-watch", daemon=True).start()
+    await gone.wait()
 
 
 def load_app(target: str) -> type[App]:

@@ -30,6 +30,7 @@ from warmwire.runner.metrics import Metrics
 from warmwire.runner.routing import Admitted, Refused, Router, admit
 from warmwire.runner.session import Session
 from warmwire.runner.websocket_door import WebSocketDoor
+from warmwire.runner.worker_group import WorkerGroup
 from warmwire.runner.workers import WorkerPool
 from warmwire.transports import eventloop
 from warmwire.transports.base import Stream
@@ -49,8 +50,16 @@ def _not_started() -> float:
 class Runner:
     """Hosts realtime apps and serves connections handed to :meth:`handle`."""
 
-    def __init__(self, apps: Iterable[App], config: RunnerConfig | None = None) -> None:
+    def __init__(
+        self,
+        apps: Iterable[App],
+        config: RunnerConfig | None = None,
+        *,
+        worker_group: WorkerGroup | None = None,
+    ) -> None:
         self.config = config or RunnerConfig()
+        self.worker_group = worker_group
+        """The processes this runner shares its port with, if any (``serve --workers``)."""
         self.router = Router(apps)
         self.handlers = {path: Handler.of(route.handler) for path, route in self.router.routes()}
         for path, route in self.router.routes():
@@ -186,7 +195,9 @@ class Runner:
             if isinstance(request, BadRequest):
                 log.info("bad request status=%d reason=%s", request.status_code, request.reason)
             elif isinstance(request, HttpRequest):
-                status, body, content_type = self.http(request)
+                group = self.worker_group
+                answered = None if group is None else await group.answer(request, self.metrics)
+                status, body, content_type = answered or self.http(request)
                 await ws.respond(status, body, (("content-type", content_type),))
                 closed = True
             elif isinstance(request, UpgradeRequest):

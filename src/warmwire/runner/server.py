@@ -19,11 +19,13 @@ from typing import Any
 import anyio
 import anyio.abc
 import attrs
+from anyio.streams.stapled import MultiListener
 from anyio.streams.tls import TLSListener
 
 from warmwire.runner.app import App
 from warmwire.runner.config import RunnerConfig, check_auth_configured
 from warmwire.runner.host import Runner, instantiate_apps
+from warmwire.runner.worker_group import WorkerGroup
 from warmwire.transports import asyncio_socket, eventloop
 
 log = logging.getLogger("warmwire.runner")
@@ -71,28 +73,34 @@ class _QuietTLSListener(TLSListener):
 
 
 async def _listen(
-    host: str, port: int, uds: str | None, ssl_context: ssl.SSLContext | None
+    host: str, port: int, uds: str | None, ssl_context: ssl.SSLContext | None, reuse_port: bool
 ) -> tuple[anyio.abc.Listener[Any], str, int | None]:
     native = eventloop.on_asyncio()
     if uds is not None:
-        if native:
-            return await asyncio_socket.create_unix_listener(uds), f"ws+unix://{uds}", None
-        return await anyio.create_unix_listener(uds), f"ws+unix://{uds}", None
+        return await _listen_unix(uds), f"ws+unix://{uds}", None
     shown = f"[{host}]" if ":" in host else host
     scheme = "ws" if ssl_context is None else "wss"
     if native and _is_ip(host):
         # asyncio's own listener, TLS included: every connection gets asyncio's driver.
-        native_tcp = await asyncio_socket.create_tcp_listener(host, port, ssl_context=ssl_context)
+        native_tcp = await asyncio_socket.create_tcp_listener(
+            host, port, ssl_context=ssl_context, reuse_port=reuse_port
+        )
         bound = native_tcp.extra(anyio.abc.SocketAttribute.local_port)
         return native_tcp, f"{scheme}://{shown}:{bound}", bound
     # Trio, and host names that may resolve to several addresses: anyio's listener
     # (one port for all of them when port is 0).
-    tcp = await anyio.create_tcp_listener(local_host=host, local_port=port)
+    tcp = await anyio.create_tcp_listener(local_host=host, local_port=port, reuse_port=reuse_port)
     bound = tcp.extra(anyio.abc.SocketAttribute.local_port)
     if ssl_context is not None:
         tls = _QuietTLSListener(tcp, ssl_context, standard_compatible=False)
         return tls, f"{scheme}://{shown}:{bound}", bound
     return tcp, f"{scheme}://{shown}:{bound}", bound
+
+
+async def _listen_unix(path: str) -> anyio.abc.Listener[Any]:
+    if eventloop.on_asyncio():
+        return await asyncio_socket.create_unix_listener(path)
+    return await anyio.create_unix_listener(path)
 
 
 def _is_ip(host: str) -> bool:
@@ -112,6 +120,8 @@ async def serve(
     ssl_context: ssl.SSLContext | None = None,
     listener: anyio.abc.Listener[Any] | None = None,
     config: RunnerConfig | None = None,
+    reuse_port: bool = False,
+    worker_group: WorkerGroup | None = None,
     **options: Any,
 ) -> AsyncIterator[RunningServer]:
     """Run ``apps`` on a listener for the ``async with`` block (asyncio or trio)::
@@ -125,20 +135,27 @@ async def serve(
     leaving it with an exception cuts the sessions.  ``teardown()`` runs last
     either way.  ``port=0`` picks a free port (see ``server.port``); ``uds``
     serves a Unix socket; ``ssl_context`` serves ``wss://``; ``listener``
-    serves any anyio listener (the in-memory one in tests).  Other keyword
-    arguments are :class:`RunnerConfig` fields.
+    serves any anyio listener (the in-memory one in tests).  ``reuse_port``
+    lets other processes serve the same port (``SO_REUSEPORT``): the kernel
+    spreads connections over them; ``worker_group`` makes this runner one of
+    them, answering ``/metrics`` for all (``warmwire serve --workers``, see
+    :mod:`warmwire.runner.worker_group`).  Other keyword arguments are
+    :class:`RunnerConfig` fields.
     """
     config = attrs.evolve(config or RunnerConfig(), **options)
     check_auth_configured(config, "localhost" if uds or listener else host)
-    runner = Runner(instantiate_apps(apps), config)
+    runner = Runner(instantiate_apps(apps), config, worker_group=worker_group)
     await runner.startup()
     try:
         if listener is None:
-            listener, url, bound_port = await _listen(host, port, uds, ssl_context)
+            listener, url, bound_port = await _listen(host, port, uds, ssl_context, reuse_port)
         else:
             # Not a network address, but it parses: clients dial it with the listener's
             # own transport (e.g. MemoryTransport(listener)).
             url, bound_port = "memory://runner", None
+        if worker_group is not None:
+            # Where the other workers ask this one for its own figures.
+            listener = MultiListener([listener, await _listen_unix(worker_group.own_socket)])
         try:
             async with listener, anyio.create_task_group() as tg:
                 accepting = anyio.CancelScope()

@@ -253,12 +253,22 @@ class _AcceptedSocket(AsyncioSocket):
 
 
 async def create_tcp_listener(
-    host: str, port: int, *, ssl_context: ssl.SSLContext | None = None
+    host: str,
+    port: int,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    reuse_port: bool = False,
 ) -> AsyncioListener:
-    """Listen on ``host:port`` (0 picks a free port), with TLS when ``ssl_context`` is given."""
+    """Listen on ``host:port`` (0 picks a free port), with TLS when ``ssl_context`` is given;
+    ``reuse_port`` lets other processes listen on the same port (``SO_REUSEPORT``)."""
     connections = _Connections()
     server = await asyncio.get_running_loop().create_server(
-        connections.factory, host, port, reuse_address=True, ssl=ssl_context
+        connections.factory,
+        host,
+        port,
+        reuse_address=True,
+        reuse_port=reuse_port or None,
+        ssl=ssl_context,
     )
     return AsyncioListener(server, connections)
 
