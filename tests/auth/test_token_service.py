@@ -58,7 +58,8 @@ async def test_mint_returns_a_json_string_that_verifies(auth_runner: Any, http: 
     assert header["kid"] == key_id_of(auth_runner.public_key)
     claims = auth_runner.decode(token)  # PyJWT, public key only
     assert claims["sub"] == KEY_ID
-    assert claims["allowed_apps"] == ["echo"]
+    # The key may open any app: the bare alias stands for that alias under every owner.
+    assert claims["allowed_apps"] == ["*/echo"]
     assert claims["exp"] - claims["iat"] == 60
     assert isinstance(claims["jti"], str)
     assert claims["jti"]
@@ -96,7 +97,7 @@ async def test_realtime_route_wraps_the_token(auth_runner: Any, http: Any) -> No
     assert set(body) == {"token"}
     claims = auth_runner.decode(body["token"])
     assert claims["sub"] == KEY_ID
-    assert claims["allowed_apps"] == ["warmwire/echo/realtime", "other"]
+    assert claims["allowed_apps"] == ["warmwire/echo/realtime", "*/other"]
     assert claims["exp"] - claims["iat"] == 60
     assert claims["jti"]
     await auth_runner.round_trip(StaticToken(body["token"]))

@@ -142,7 +142,7 @@ class FrontDoor:
                     await door.refuse(decision)
                     return
                 channel = await door.accept(decision.subprotocol)
-                problem = self._credentials_problem(decision, request.header("authorization"))
+                problem = await self._credentials_problem(decision, request.header("authorization"))
             if problem is not None:
                 # Outside the turn: the pace and the client's close reply cost no CPU.
                 await self._pace_refusal()
@@ -150,7 +150,9 @@ class FrontDoor:
                 return
             await self._run(self._new_session(channel, decision), decision, door.keepalive)
 
-    def _credentials_problem(self, decision: Admitted, authorization: str | None) -> str | None:
+    async def _credentials_problem(
+        self, decision: Admitted, authorization: str | None
+    ) -> str | None:
         """Why the connection's credentials are refused (safe to send), or ``None``."""
         auth = self._runner.config.auth
         if auth is None:
@@ -160,7 +162,7 @@ class FrontDoor:
         if endpoint is None:
             endpoint = parse_app_id(route.app.app_id, route.config.path)
             self._endpoints[route.url_path] = endpoint
-        reason = auth.check(endpoint, decision.token, authorization)
+        reason = await auth.check_async(endpoint, decision.token, authorization)
         if reason is not None:
             # The reason never contains the token or a secret.
             self._refused_unauthorized.inc()
