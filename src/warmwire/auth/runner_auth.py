@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from warmwire.auth.jwks_source import DEFAULT_MAX_AGE, DEFAULT_MIN_INTERVAL, JwksSource, fetch_jwks
 from warmwire.auth.keys import KeyStore
+from warmwire.auth.mint_budget import DEFAULT_MINT_RATE, MintBudget
 from warmwire.auth.rotation import rotation_public_keys
 from warmwire.auth.service import TokenService
 from warmwire.auth.tokens import (
@@ -52,12 +53,14 @@ class RunnerAuth:
         leeway: float = DEFAULT_LEEWAY,
         rotation_keys: Iterable[Ed25519PublicKey] = (),
         jwks: JwksSource | None = None,
+        mint_rate: int = DEFAULT_MINT_RATE,
     ) -> RunnerAuth:
         """Combine keys: a signing key both mints and verifies; verify keys only verify.
 
         ``rotation_keys`` (the next signing key, retired ones) are published in the
         token service's JWKS and verified too.  Tokens naming a bare alias are honoured
         only when issued before now (see :attr:`TokenVerifier.alias_tokens_before`).
+        ``mint_rate``: tokens per minute a key may mint unless its line says otherwise.
         """
         keys = keys or KeyStore()
         rotation = list(rotation_keys)
@@ -65,7 +68,12 @@ class RunnerAuth:
         service = None
         if signing_key is not None:
             public = [signing_key.public_key(), *rotation, *public]
-            service = TokenService(keys, TokenIssuer(signing_key), published=tuple(rotation))
+            service = TokenService(
+                keys,
+                TokenIssuer(signing_key),
+                published=tuple(rotation),
+                budget=MintBudget(mint_rate),
+            )
         else:
             public.extend(rotation)
         if not public and not len(keys):
@@ -91,6 +99,7 @@ class RunnerAuth:
         leeway: float = DEFAULT_LEEWAY,
         jwks_min_interval: float = DEFAULT_MIN_INTERVAL,
         jwks_max_age: float = DEFAULT_MAX_AGE,
+        mint_rate: int = DEFAULT_MINT_RATE,
     ) -> RunnerAuth:
         """Load keys from the CLI's file options (and fetch a JWKS at start).
 
@@ -125,6 +134,7 @@ class RunnerAuth:
             leeway=leeway,
             rotation_keys=rotation,
             jwks=source,
+            mint_rate=mint_rate,
         )
 
     def check(self, endpoint: Endpoint, token: str | None, authorization: str | None) -> str | None:
