@@ -32,10 +32,12 @@ from warmwire.core.errors import ConfigurationError
 
 
 def next_path(path: Path) -> Path:
+    """Where the staged next signing key of ``path`` is kept."""
     return path.with_name(path.name + ".next")
 
 
 def previous_path(path: Path) -> Path:
+    """Where the retired key's public half of ``path`` is kept."""
     return path.with_name(path.name + ".previous.pub")
 
 

@@ -48,6 +48,9 @@ Headers = tuple[tuple[str, str], ...]
 
 @attrs.frozen(slots=True)
 class HttpResponse:
+    """An answer of the token service; ``headers`` beyond the JSON content type
+    (``Retry-After`` on a 429)."""
+
     status: int
     body: bytes
     headers: Headers = ()
@@ -58,7 +61,13 @@ def _error(status: int, error: str, reason: str, headers: Headers = ()) -> HttpR
 
 
 class _Refused(Exception):
-    """A token request refused; ``args``: status, error, reason."""
+    """A token request refused: the HTTP status, its error name and the reason (safe to send)."""
+
+    def __init__(self, status: int, error: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.error = error
+        self.reason = reason
 
 
 @attrs.frozen(slots=True)
@@ -120,9 +129,8 @@ class TokenService:
             granted = grant(key_id, scope, apps)
             _check_expiration(key_id, scope, field, expiration)
         except _Refused as refused:
-            status, error, reason = refused.args
-            log.info("refused a token for key %s: %s", key_id, reason)
-            return _error(status, error, reason)
+            log.info("refused a token for key %s: %s", key_id, refused.reason)
+            return _error(refused.status, refused.error, refused.reason)
         wait = self.budget.take(key_id, scope.mint_rate)
         if wait > 0:
             after = retry_after(wait)

@@ -110,6 +110,7 @@ def keys_from_jwks(document: dict[str, Any]) -> list[Ed25519PublicKey]:
 
 
 def key_id_of(key: Ed25519PublicKey) -> str:
+    """The key's ``kid``: the first 8 bytes of its raw public key, in hex."""
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return raw[:8].hex()
 
