@@ -262,3 +262,10 @@ def test_keys_rotate_and_retire_usage_errors(tmp_path: Path) -> None:
     assert "no retired key" in nothing.stderr
     assert run_cli("keys", "rotate", str(tmp_path / "signing.pem")).returncode == 0
     assert (tmp_path / "signing.pem.next").stat().st_mode & 0o077 == 0
+    assert run_cli("keys", "rotate", str(tmp_path / "signing.pem")).returncode == 0  # promote
+    assert (tmp_path / "signing.pem").stat().st_mode & 0o077 == 0
+    assert run_cli("keys", "rotate", str(tmp_path / "signing.pem")).returncode == 0  # stage
+    # Promoting again would drop the retired key, whose tokens may still be alive.
+    early = run_cli("keys", "rotate", str(tmp_path / "signing.pem"))
+    assert early.returncode == 2
+    assert "warmwire keys retire" in early.stderr

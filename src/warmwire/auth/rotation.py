@@ -75,6 +75,12 @@ def rotate(path: Path) -> str:
             "next refresh (--jwks-max-age). Then run 'warmwire keys rotate' again to sign "
             "with it."
         )
+    if previous_path(path).exists():
+        # Overwriting it would drop a key whose tokens may still be alive.
+        raise ConfigurationError(
+            f"{previous_path(path)} still holds the key retired by the last rotation: once "
+            "its tokens have expired, run 'warmwire keys retire' first"
+        )
     current = load_signing_key(path)
     new = load_signing_key(staged)
     previous_path(path).write_bytes(public_pem(current))

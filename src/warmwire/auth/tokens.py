@@ -249,7 +249,7 @@ class TokenVerifier:
                 raise TokenError(
                     f"token names app {endpoint.alias!r} without its owner, which is valid "
                     "only in tokens minted before this runner started: fetch a fresh token "
-                    f"(its allowed_apps then name {endpoint.owner}/{endpoint.alias})"
+                    "(the token service now binds each app to its owner)"
                 )
             raise TokenError(f"token is not valid for app {endpoint.app_id!r}")
         return claims
