@@ -128,6 +128,7 @@ def test_a_proxy_without_a_hook_refuses_to_start() -> None:
     assert TokenProxy(allowed_hosts=["runner.example.com"], key=KEY, allow_anyone=True)
 
 
+@pytest.mark.interop
 @pytest.mark.anyio
 async def test_fal_js_client_proxy_url_flow(auth: RunnerAuth) -> None:
     """``@fal-ai/client`` with ``proxyUrl`` and no token provider, in Node: its request for
