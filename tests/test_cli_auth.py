@@ -9,10 +9,13 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 import httpx
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import warmwire
-from helpers.processes import run_cli, start_runner
+from helpers.ports import free_port
+from helpers.processes import run_cli, start_runner, start_runner_async
 from warmwire import runner
 from warmwire.auth.runner_auth import RunnerAuth
 from warmwire.examples.echo import Echo
@@ -151,3 +154,118 @@ def test_serve_max_refusal_rate_must_be_a_rate() -> None:
     assert done.returncode == 2
     assert "--max-refusal-rate" in done.stderr
     assert ">= 0" in done.stderr
+
+
+def _kid(token: str) -> str:
+    kid: str = jwt.get_unverified_header(token)["kid"]
+    return kid
+
+
+async def _mint_async(http_url: str, app: str) -> str:
+    async with httpx.AsyncClient(base_url=http_url, timeout=10) as http:
+        response = await http.post(
+            "/tokens/",
+            headers={"authorization": f"Key dev:{SECRET}"},
+            json={"allowed_apps": [app], "token_expiration": 60},
+        )
+    response.raise_for_status()
+    token: str = response.json()
+    return token
+
+
+async def _round_trip(url: str, token: str) -> None:
+    with anyio.fail_after(20):
+        async with warmwire.realtime_async("warmwire/echo", url=url, token=token) as conn:
+            await conn.send({"n": 1})
+            assert await conn.recv() == {"n": 1}
+
+
+async def _refused(url: str, token: str) -> str:
+    with anyio.fail_after(20):
+        async with warmwire.realtime_async("warmwire/echo", url=url, token=token) as conn:
+            with pytest.raises(warmwire.UnauthorizedError) as refused:
+                await conn.recv()
+            with pytest.raises(warmwire.ConnectionClosedError) as closed:
+                await conn.recv()
+            assert closed.value.code == 1008
+    return refused.value.reason
+
+
+@pytest.mark.anyio
+async def test_key_rotation_end_to_end(keydir: Path) -> None:
+    """``warmwire keys rotate`` with a token server and a runner verifying through its JWKS:
+    old and new tokens both accepted during the overlap, the old refused once retired."""
+    port = free_port()
+    http_url = f"http://127.0.0.1:{port}"
+    signing = keydir / "signing.pem"
+    server_args = ["token-server", "--port", str(port), "--signing-key", str(signing)]
+    server_args += ["--key-file", str(keydir / "keys.txt")]
+
+    async with start_runner_async(*server_args):
+        old = await _mint_async(http_url, "warmwire/echo")
+        # The runner fetches the JWKS at start; it fetches again for an unknown kid
+        # (here without a minimum interval, so each step is seen at once).
+        auth = await anyio.to_thread.run_sync(
+            lambda: RunnerAuth.from_files(
+                jwks_url=f"{http_url}/.well-known/jwks.json", jwks_min_interval=0
+            )
+        )
+
+    async with runner.serve(Echo, auth=auth) as fleet:
+        await _round_trip(fleet.url, old)
+
+        # Stage: the next key is published, tokens are still signed with the old one.
+        staged = await anyio.to_thread.run_sync(run_cli, "keys", "rotate", str(signing))
+        assert staged.returncode == 0, staged.stderr
+        assert "staged" in staged.stdout
+        async with start_runner_async(*server_args):
+            async with httpx.AsyncClient(timeout=10) as http:
+                document = (await http.get(f"{http_url}/.well-known/jwks.json")).json()
+            assert len(document["keys"]) == 2
+            assert _kid(await _mint_async(http_url, "warmwire/echo")) == _kid(old)
+
+        # Promote: new tokens carry the new kid; the old key stays published.
+        promoted = await anyio.to_thread.run_sync(run_cli, "keys", "rotate", str(signing))
+        assert promoted.returncode == 0, promoted.stderr
+        async with start_runner_async(*server_args):
+            new = await _mint_async(http_url, "warmwire/echo")
+            assert _kid(new) != _kid(old)
+            await _round_trip(fleet.url, new)  # unknown kid: the runner fetched the JWKS again
+            await _round_trip(fleet.url, old)  # the overlap: both accepted
+
+        # Retire: once the runner fetches the JWKS again, the old key's tokens are refused.
+        retired = await anyio.to_thread.run_sync(run_cli, "keys", "retire", str(signing))
+        assert retired.returncode == 0, retired.stderr
+        async with start_runner_async(*server_args):
+            async with httpx.AsyncClient(timeout=10) as http:
+                document = (await http.get(f"{http_url}/.well-known/jwks.json")).json()
+            assert [key["kid"] for key in document["keys"]] == [_kid(new)]
+            stranger = jwt.encode(
+                {"sub": "x", "allowed_apps": ["warmwire/echo"], "iat": 0, "exp": 1},
+                Ed25519PrivateKey.generate(),
+                algorithm="EdDSA",
+                headers={"kid": "0000000000000000"},
+            )
+            # Any unknown kid makes the runner fetch the JWKS (bounded by its interval).
+            assert "unknown kid" in await _refused(fleet.url, stranger)
+            assert "unknown kid" in await _refused(fleet.url, old)
+            await _round_trip(fleet.url, new)
+
+
+def test_keys_rotate_and_retire_usage_errors(tmp_path: Path) -> None:
+    missing = run_cli("keys", "rotate", str(tmp_path / "nope.pem"))
+    assert missing.returncode == 2
+    assert "warmwire keys generate" in missing.stderr
+    assert run_cli("keys", "generate", str(tmp_path / "signing.pem")).returncode == 0
+    nothing = run_cli("keys", "retire", str(tmp_path / "signing.pem"))
+    assert nothing.returncode == 2
+    assert "no retired key" in nothing.stderr
+    assert run_cli("keys", "rotate", str(tmp_path / "signing.pem")).returncode == 0
+    assert (tmp_path / "signing.pem.next").stat().st_mode & 0o077 == 0
+    assert run_cli("keys", "rotate", str(tmp_path / "signing.pem")).returncode == 0  # promote
+    assert (tmp_path / "signing.pem").stat().st_mode & 0o077 == 0
+    assert run_cli("keys", "rotate", str(tmp_path / "signing.pem")).returncode == 0  # stage
+    # Promoting again would drop the retired key, whose tokens may still be alive.
+    early = run_cli("keys", "rotate", str(tmp_path / "signing.pem"))
+    assert early.returncode == 2
+    assert "warmwire keys retire" in early.stderr

@@ -114,21 +114,24 @@ class WarmwireASGI:
             body += message.get("body", b"")
             if len(body) > MAX_HTTP_BODY or not message.get("more_body", False):
                 break
+        headers: tuple[tuple[str, str], ...]
         if len(body) > MAX_HTTP_BODY:
-            status, payload, content_type = (
+            status, payload, headers = (
                 413,
                 b'{"error": "request body too large"}',
-                "application/json",
+                (("content-type", "application/json"),),
             )
         else:
             request = HttpRequest(scope["method"], _target(scope), _headers(scope), bytes(body))
-            status, payload, content_type = self.runner.http(request)
+            client = scope.get("client")
+            caller = f"{client[0]}:{client[1]}" if client else None
+            status, payload, headers = self.runner.http(request, caller)
         await send(
             {
                 "type": "http.response.start",
                 "status": status,
                 "headers": [
-                    (b"content-type", content_type.encode()),
+                    *((name.encode(), value.encode()) for name, value in headers),
                     (b"content-length", str(len(payload)).encode()),
                 ],
             }

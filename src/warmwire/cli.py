@@ -504,16 +504,55 @@ def _add_auth_options(parser: argparse.ArgumentParser) -> None:
         "--verify-key", metavar="PEM", help="Ed25519 public key: verify tokens minted elsewhere"
     )
     group.add_argument(
-        "--jwks-url", metavar="URL", help="fetch verify keys from a token server's JWKS at start"
+        "--jwks-url",
+        metavar="URL",
+        help="fetch verify keys from a token server's JWKS (at start, on an unknown kid, "
+        "and when older than --jwks-max-age)",
     )
     group.add_argument(
-        "--key-file",
-        metavar="PATH",
-        help="API keys, one 'key_id:key_secret' a line (also $WARMWIRE_KEYS)",
+        "--jwks-max-age",
+        type=_positive_float,
+        default=600.0,
+        metavar="SECONDS",
+        help="fetch the JWKS again when the copy held is this old (default 600)",
     )
+    group.add_argument(
+        "--jwks-min-interval",
+        type=_positive_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="at most one JWKS fetch for unknown kids per this many seconds (default 30)",
+    )
+    _add_key_file_option(group)
     group.add_argument(
         "--leeway", type=float, default=5.0, help="clock leeway for token times, in seconds"
     )
+
+
+def _add_key_file_option(group: Any) -> None:
+    group.add_argument(
+        "--key-file",
+        metavar="PATH",
+        help="API keys, one a line: 'key_id:key_secret [apps=owner/*,...] "
+        "[max_expiration=SECONDS] [mint_rate=N]' (also $WARMWIRE_KEYS, ';'-separated)",
+    )
+    group.add_argument(
+        "--mint-rate",
+        type=_positive_int,
+        default=600,
+        metavar="N",
+        help="tokens a key may mint per minute unless its line says mint_rate= (default 600)",
+    )
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
 
 
 def _runner_auth(args: argparse.Namespace) -> Any:
@@ -532,17 +571,50 @@ def _runner_auth(args: argparse.Namespace) -> Any:
         verify_key=args.verify_key,
         jwks_url=args.jwks_url,
         leeway=args.leeway,
+        jwks_min_interval=args.jwks_min_interval,
+        jwks_max_age=args.jwks_max_age,
+        mint_rate=args.mint_rate,
     )
 
 
 def _add_keys(subparsers: Any) -> None:
-    keys = subparsers.add_parser("keys", help="create signing keys")
+    keys = subparsers.add_parser("keys", help="create and rotate signing keys")
     actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
     generate = actions.add_parser(
         "generate", help="write a new Ed25519 signing key (PEM) and its public key (.pub)"
     )
     generate.add_argument("path", help="where to write the private key, e.g. signing.pem")
     generate.set_defaults(handler=_keys_generate)
+    rotate = actions.add_parser(
+        "rotate",
+        help="one rotation step: stage the next signing key (PATH.next, published in the "
+        "JWKS), or, when staged, sign with it and keep the old one as PATH.previous.pub",
+    )
+    rotate.add_argument("path", help="the signing key the token server uses (--signing-key)")
+    rotate.set_defaults(handler=_keys_rotate)
+    retire = actions.add_parser(
+        "retire", help="drop the retired key (PATH.previous.pub) once its tokens have expired"
+    )
+    retire.add_argument("path", help="the signing key the token server uses (--signing-key)")
+    retire.set_defaults(handler=_keys_retire)
+
+
+def _keys_rotate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from warmwire.auth.rotation import rotate
+
+    print(rotate(Path(args.path)))
+    return EXIT_OK
+
+
+def _keys_retire(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from warmwire.auth.rotation import retire
+
+    print(retire(Path(args.path)))
+    return EXIT_OK
 
 
 def _keys_generate(args: argparse.Namespace) -> int:
@@ -568,10 +640,17 @@ def _add_token_server(subparsers: Any) -> None:
     )
     server.add_argument("--host", default="127.0.0.1")
     server.add_argument("--port", type=int, default=8081)
-    server.add_argument("--signing-key", metavar="PEM", required=True)
-    server.add_argument("--key-file", metavar="PATH", help="API keys (also $WARMWIRE_KEYS)")
+    server.add_argument(
+        "--signing-key",
+        metavar="PEM",
+        required=True,
+        help="signs tokens; PEM.next and PEM.previous.pub ('warmwire keys rotate') are "
+        "published in the JWKS too",
+    )
+    _add_key_file_option(server)
     _add_backend(server)
     server.set_defaults(handler=_token_server, verify_key=None, jwks_url=None, leeway=5.0)
+    server.set_defaults(jwks_max_age=600.0, jwks_min_interval=30.0)
     server.set_defaults(insecure_no_auth=False, uds=None, log_level="info")
     server.set_defaults(max_message_size=DEFAULT_MAX_MESSAGE_SIZE, ping_interval=20.0)
     server.set_defaults(max_refusal_rate=100.0)

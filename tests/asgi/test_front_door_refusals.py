@@ -69,7 +69,7 @@ def token(key: Ed25519PrivateKey = KEY, **overrides: Any) -> str:
     now = int(time.time())
     claims: dict[str, Any] = {
         "sub": "dev",
-        "allowed_apps": ["echo"],
+        "allowed_apps": ["warmwire/echo"],
         "iat": now,
         "nbf": now,
         "exp": now + 60,

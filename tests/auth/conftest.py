@@ -83,7 +83,7 @@ class AuthRunner:
         now = int(time.time())
         claims: dict[str, Any] = {
             "sub": KEY_ID,
-            "allowed_apps": ["echo"],
+            "allowed_apps": [APP],
             "iat": now,
             "nbf": now,
             "exp": now + 60,
@@ -106,7 +106,7 @@ class AuthRunner:
             headers=headers,
         )
 
-    def issue(self, allowed_apps: Sequence[str] = ("echo",), expires_in: float = 60) -> str:
+    def issue(self, allowed_apps: Sequence[str] = (APP,), expires_in: float = 60) -> str:
         """A JWT from warmwire's own issuer (what the token service hands out)."""
         return TokenIssuer(self.signing_key).mint(KEY_ID, allowed_apps, expires_in)
 

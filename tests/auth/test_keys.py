@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import string
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from warmwire.auth.keys import ApiKey, KeyStore, load_keys, parse_key
+from warmwire.auth.keys import (
+    ANY_APP,
+    ApiKey,
+    KeyScope,
+    KeyStore,
+    load_keys,
+    parse_key,
+    parse_key_line,
+)
 from warmwire.core.errors import ConfigurationError
 
 SECRET = "s3cret"
@@ -184,3 +195,126 @@ def test_load_keys_bad_env_entry_does_not_echo_it(monkeypatch: pytest.MonkeyPatc
         load_keys()
     assert "leakedsecretnocolon" not in str(info.value)
     assert SECRET not in str(info.value)
+
+
+# --- scopes: apps=, max_expiration=, mint_rate= -------------------------------------------
+
+
+def test_key_line_without_options_may_open_any_app() -> None:
+    key = parse_key_line(f"dev:{SECRET}")
+    assert key == ApiKey("dev", SECRET)
+    assert key.scope == ANY_APP
+    assert key.scope.allows("anyone/anything")
+    assert key.scope.resolve_alias("stylize") == ["*/stylize"]
+
+
+def test_key_line_with_a_scope() -> None:
+    key = parse_key_line(
+        f"backend:{SECRET} apps=acme/*,acme-labs/stylize max_expiration=600 mint_rate=30"
+    )
+    assert key.key_id == "backend"
+    assert key.secret == SECRET
+    assert key.scope == KeyScope(("acme/*", "acme-labs/stylize"), 600, 30)
+    assert SECRET not in repr(key)
+    assert key.scope.allows("acme/stylize")
+    assert key.scope.allows("acme-labs/stylize")
+    assert not key.scope.allows("acme-labs/other")
+    assert not key.scope.allows("other/stylize")
+    assert not key.scope.allows("workflows/acme/flow")
+
+
+@pytest.mark.parametrize(
+    ("apps", "alias", "resolved"),
+    [
+        pytest.param(("acme/*",), "stylize", ["acme/stylize"], id="one-owner"),
+        pytest.param(("acme/sty*",), "stylize", ["acme/stylize"], id="alias-glob"),
+        pytest.param(("acme/sty*",), "chat", [], id="alias-outside"),
+        pytest.param(("acme/*", "other/*"), "stylize", ["acme/stylize", "other/stylize"]),
+        pytest.param(("acme/*", "acme/stylize"), "stylize", ["acme/stylize"], id="dedup"),
+        pytest.param(("*/stylize",), "stylize", ["*/stylize"], id="any-owner"),
+        pytest.param(("workflows/acme/*",), "flow", ["workflows/acme/flow"], id="namespace"),
+    ],
+)
+def test_resolve_alias(apps: tuple[str, ...], alias: str, resolved: list[str]) -> None:
+    assert KeyScope(apps).resolve_alias(alias) == resolved
+
+
+@pytest.mark.parametrize(
+    ("line", "part"),
+    [
+        pytest.param(f"dev:{SECRET} apps=stylize", "owner/alias", id="pattern-without-owner"),
+        pytest.param(f"dev:{SECRET} max_expiration=0", "positive", id="zero-expiration"),
+        pytest.param(f"dev:{SECRET} max_expiration=ten", "positive", id="word-expiration"),
+        pytest.param(f"dev:{SECRET} mint_rate=-1", "positive", id="negative-rate"),
+        pytest.param(f"dev:{SECRET} apps=a/* apps=b/*", "twice", id="twice"),
+        pytest.param(f"dev:{SECRET} app=acme/*", "only", id="misspelt-option"),
+        pytest.param(f"dev:{SECRET} tail-of-secret", "whitespace", id="secret-with-space"),
+    ],
+)
+def test_key_line_errors_name_the_key_not_the_secret(line: str, part: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        parse_key_line(line)
+    message = str(info.value)
+    assert part in message
+    assert "'dev'" in message
+    assert SECRET not in message
+    assert "tail-of-secret" not in message
+
+
+def test_load_scoped_keys_from_file_and_env(tmp_path: Path) -> None:
+    path = tmp_path / "keys"
+    path.write_text(f"acme:{SECRET} apps=acme/* max_expiration=300  # the acme backend\n")
+    env = {"WARMWIRE_KEYS": "ci:abc, dev:xyz; other:def apps=other/*,shared/x mint_rate=5"}
+    store = load_keys(path, env=env)
+    assert len(store) == 4
+    assert store.verify("acme", SECRET)
+    assert store.scope("acme") == KeyScope(("acme/*",), 300)
+    assert store.verify("other", "def")
+    assert store.scope("other") == KeyScope(("other/*", "shared/x"), None, 5)
+    assert store.scope("ci") == store.scope("dev") == ANY_APP
+
+
+def test_env_keys_with_options_are_separated_by_semicolons() -> None:
+    with pytest.raises(ConfigurationError, match="';'") as info:
+        load_keys(env={"WARMWIRE_KEYS": f"ci:abc,dev:{SECRET} apps=acme/*"})
+    assert SECRET not in str(info.value)
+
+
+def test_bad_scope_line_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "keys"
+    path.write_text(f"dev:{SECRET}\nacme:{SECRET} apps=acme\n")
+    with pytest.raises(ConfigurationError) as info:
+        load_keys(path, env={})
+    assert "line 2" in str(info.value)
+    assert SECRET not in str(info.value)
+
+
+_NAME = st.text(alphabet=string.ascii_lowercase + string.digits + "-_", min_size=1, max_size=8)
+_PATTERN = st.builds(
+    lambda owner, alias: f"{owner}/{alias}", _NAME | st.just("*"), _NAME | st.just("*")
+)
+
+
+@given(
+    key_id=_NAME,
+    secret=st.text(alphabet=string.ascii_letters + string.digits + ":#=,/*", min_size=1),
+    apps=st.none() | st.lists(_PATTERN, min_size=1, max_size=4).map(tuple),
+    max_expiration=st.none() | st.integers(min_value=1, max_value=10**6),
+    mint_rate=st.none() | st.integers(min_value=1, max_value=10**6),
+)
+def test_key_line_round_trips(
+    key_id: str,
+    secret: str,
+    apps: tuple[str, ...] | None,
+    max_expiration: int | None,
+    mint_rate: int | None,
+) -> None:
+    """Whatever the scope, a written key line parses back to the same key."""
+    line = f"{key_id}:{secret}"
+    if apps is not None:
+        line += " apps=" + ",".join(apps)
+    if max_expiration is not None:
+        line += f" max_expiration={max_expiration}"
+    if mint_rate is not None:
+        line += f" mint_rate={mint_rate}"
+    assert parse_key_line(line) == ApiKey(key_id, secret, KeyScope(apps, max_expiration, mint_rate))

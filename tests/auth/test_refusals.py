@@ -35,7 +35,7 @@ def mint(key: Ed25519PrivateKey = KEY, **overrides: Any) -> str:
     now = int(time.time())
     claims: dict[str, Any] = {
         "sub": "dev",
-        "allowed_apps": ["echo"],
+        "allowed_apps": ["warmwire/echo"],
         "iat": now,
         "nbf": now,
         "exp": now + 60,
@@ -92,9 +92,9 @@ def test_an_accepted_token_is_never_remembered() -> None:
 def test_refusals_are_per_endpoint() -> None:
     """A token refused for one app is still accepted for the app it names."""
     v = verifier()
-    chat_only = mint(allowed_apps=["chat"])
+    chat_only = mint(allowed_apps=[CHAT.app_id])
     assert "not valid for app" in refusal(v, chat_only, ECHO)
-    assert v.verify(chat_only, CHAT)["allowed_apps"] == ["chat"]
+    assert v.verify(chat_only, CHAT)["allowed_apps"] == [CHAT.app_id]
     assert "not valid for app" in refusal(v, chat_only, ECHO)
 
 

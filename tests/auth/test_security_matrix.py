@@ -18,18 +18,22 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
 import attrs
 import httpx
+import jwt
 import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import warmwire
-from warmwire.auth.keys import parse_key
+from helpers.asgi_servers import uvicorn_server
+from warmwire import asgi, runner
+from warmwire.auth.keys import KeyStore, parse_key, parse_key_line
+from warmwire.auth.runner_auth import RunnerAuth
 from warmwire.auth.strategies import (
     Credentials,
     KeyHeader,
@@ -39,9 +43,11 @@ from warmwire.auth.strategies import (
     TokenStrategy,
 )
 from warmwire.auth.tokens import public_pem
+from warmwire.client.builder import ConnectionBuilder
 from warmwire.core.close_codes import CloseCode
 from warmwire.core.endpoint import Endpoint, RunnerUrl
 from warmwire.core.events import Closed
+from warmwire.transports.drivers import open_client
 
 pytestmark = pytest.mark.anyio
 
@@ -81,8 +87,8 @@ def _hs256_with_public_pem(r: Any) -> str:
 
 def _spliced(r: Any) -> str:
     """A valid token's signature on another token's claims (``allowed_apps`` widened)."""
-    narrow = r.mint(allowed_apps=["other"])
-    wide = r.mint(allowed_apps=["echo"])
+    narrow = r.mint(allowed_apps=["warmwire/other"])
+    wide = r.mint(allowed_apps=["warmwire/echo"])
     return ".".join([*wide.split(".")[:2], narrow.split(".")[2]])
 
 
@@ -116,6 +122,21 @@ REFUSED: list[Any] = [
         token(lambda r, o: r.mint(allowed_apps=["evil/echo"])),
         "not valid for app",
         id="same-alias-other-owner",
+    ),
+    pytest.param(
+        token(lambda r, o: r.mint(allowed_apps=["echo"])),
+        "without its owner",
+        id="fresh-bare-alias",
+    ),
+    pytest.param(
+        token(lambda r, o: r.mint(allowed_apps=["evil/*"])),
+        "not valid for app",
+        id="other-owner-glob",
+    ),
+    pytest.param(
+        token(lambda r, o: r.mint(exp=_now() + 7200)),
+        "lifetime",
+        id="over-long-lifetime",
     ),
     pytest.param(
         token(lambda r, o: r.mint(allowed_apps=["warmwire/echo/async"])),
@@ -229,7 +250,11 @@ async def test_refused_on_the_wire(
 
 
 ACCEPTED: list[Any] = [
-    pytest.param(token(lambda r, o: r.mint(allowed_apps=["echo"])), id="alias"),
+    pytest.param(
+        token(lambda r, o: r.mint(allowed_apps=["echo"], iat=_now() - 30, nbf=_now() - 30)),
+        id="legacy-bare-alias-minted-before-the-runner-started",
+    ),
+    pytest.param(token(lambda r, o: r.mint(allowed_apps=["*/echo"])), id="any-owner-alias"),
     pytest.param(token(lambda r, o: r.mint(allowed_apps=["warmwire/echo"])), id="owner-alias"),
     pytest.param(
         token(lambda r, o: r.mint(allowed_apps=["warmwire/echo/realtime"])), id="endpoint-path"
@@ -241,6 +266,7 @@ ACCEPTED: list[Any] = [
     pytest.param(
         token(lambda r, o: r.mint(allowed_apps=["other", "warmwire/echo"])), id="one-of-several"
     ),
+    pytest.param(token(lambda r, o: r.mint(exp=_now() + 3600)), id="longest-lifetime"),
     pytest.param(
         token(lambda r, o: r.mint(iat=_now() - 62, nbf=_now() - 62, exp=_now() - 2)),
         id="expired-within-leeway",
@@ -248,7 +274,7 @@ ACCEPTED: list[Any] = [
     pytest.param(
         token(lambda r, o: r.mint(nbf=_now() + 2, iat=_now() + 2)), id="future-within-leeway"
     ),
-    pytest.param(token(lambda r, o: r.issue(["echo"])), id="warmwire-issuer"),
+    pytest.param(token(lambda r, o: r.issue(["warmwire/echo"])), id="warmwire-issuer"),
     pytest.param(lambda r, o: KeyHeader(KEY), id="api-key-header"),
     pytest.param(lambda r, o: MintedToken(parse_key(KEY), 60), id="api-key-minted-jwt"),
     pytest.param(
@@ -330,3 +356,167 @@ async def test_logs_hold_no_tokens_or_secrets(
                 assert secret not in text, f"{record.name}: a secret is in {text[:120]!r}"
     for secret in secrets:
         assert secret not in caplog.text
+
+
+# --- cross-owner cases, on both front doors ------------------------------------------------
+#
+# One runner serves two owners' apps with the same alias (``acme/echo``, ``other/echo``);
+# the backend key ``acme`` is scoped to ``acme/*`` with tokens of at most 300 s.  Every case
+# runs against warmwire's own server and the ASGI adapter (under uvicorn), each under both
+# event loops of the client (``anyio_backend``).
+
+ACME_SECRET = "acme-s3cret"
+ACME_KEY = f"acme:{ACME_SECRET}"
+ACME_LINE = f"{ACME_KEY} apps=acme/* max_expiration=300"
+DOORS = ["warmwire", "asgi"]
+
+
+class AcmeEcho(runner.App, app_id="acme/echo"):
+    @runner.realtime("/realtime")
+    async def run(self, inp: dict[str, Any]) -> dict[str, Any]:
+        return inp
+
+
+class OtherEcho(runner.App, app_id="other/echo"):
+    @runner.realtime("/realtime")
+    async def run(self, inp: dict[str, Any]) -> dict[str, Any]:
+        return inp
+
+
+@attrs.frozen
+class TwoOwners:
+    """The runner behind one door, its signing key, and its base URLs."""
+
+    url: str
+    signing_key: Ed25519PrivateKey
+
+    @property
+    def http_url(self) -> str:
+        return "http://" + self.url.removeprefix("ws://")
+
+    def builder(self, app: str, auth: TokenStrategy) -> ConnectionBuilder:
+        return ConnectionBuilder(app=app, url=self.url, auth=auth)
+
+    def forge(self, apps: list[str], *, iat: int | None = None, lifetime: int = 60) -> str:
+        """A token signed with the runner's own key (as a token service would sign)."""
+        issued = _now() if iat is None else iat
+        claims = {"sub": "acme", "allowed_apps": apps, "iat": issued, "exp": issued + lifetime}
+        return jwt.encode(claims, self.signing_key, algorithm="EdDSA")
+
+    async def mint(self, apps: list[str], expiration: int = 60) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=self.http_url, timeout=TIMEOUT) as http:
+            return await http.post(
+                "/tokens/",
+                headers={"authorization": f"Key {ACME_KEY}"},
+                json={"allowed_apps": apps, "token_expiration": expiration},
+            )
+
+
+@pytest.fixture(params=DOORS)
+async def two_owners(
+    request: pytest.FixtureRequest, signing_key: Ed25519PrivateKey
+) -> AsyncIterator[TwoOwners]:
+    auth = RunnerAuth.create(
+        keys=KeyStore([parse_key_line(ACME_LINE), parse_key(KEY)]), signing_key=signing_key
+    )
+    if request.param == "warmwire":
+        async with runner.serve(AcmeEcho, OtherEcho, auth=auth) as server:
+            yield TwoOwners(server.url, signing_key)
+        return
+    with uvicorn_server(asgi.app(AcmeEcho, OtherEcho, auth=auth)) as base:
+        yield TwoOwners(base.replace("http://", "ws://"), signing_key)
+
+
+async def _refused(owners: TwoOwners, app: str, auth: TokenStrategy) -> str:
+    """Open ``app`` with ``auth``: the ``Unauthorized`` text frame then 1008, raw and through
+    the public client; the reason."""
+    resolved = owners.builder(app, auth).resolve()
+    spec = resolved.spec
+    creds = await resolved.auth.credentials(spec.endpoint, spec.url)
+    with anyio.fail_after(TIMEOUT):
+        stream = await resolved.transport.connect(spec.url, resolved.options)
+        ws = await open_client(stream, spec.client_protocol(creds.token, creds.headers))
+        try:
+            first = await ws.recv()
+            second = await ws.recv()
+        finally:
+            await ws.aclose_transport()
+    assert isinstance(first, str), "the refusal must be a text frame a browser can read"
+    message = orjson.loads(first)
+    assert message["status"] == "error"
+    assert message["error"] == "Unauthorized"
+    assert isinstance(second, Closed)
+    assert second.code == 1008
+    reason: str = message["reason"]
+    assert ACME_SECRET not in reason
+    if creds.token:
+        assert creds.token.split(".")[-1] not in reason
+    with anyio.fail_after(TIMEOUT):
+        async with owners.builder(app, auth).connect_async() as conn:
+            with pytest.raises(warmwire.UnauthorizedError) as refused:
+                await conn.recv()
+            assert refused.value.reason == reason
+            with pytest.raises(warmwire.ConnectionClosedError) as closed:
+                await conn.recv()
+            assert closed.value.code == 1008
+    return reason
+
+
+async def _accepted(owners: TwoOwners, app: str, auth: TokenStrategy) -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with owners.builder(app, auth).connect_async() as conn:
+            await conn.send({"app": app})
+            assert await conn.recv() == {"app": app}
+
+
+async def test_alias_token_does_not_open_another_owners_app(two_owners: TwoOwners) -> None:
+    """fal's default flow (a bare alias) with a key scoped to one owner: bound to that owner."""
+    minted = await two_owners.mint(["echo"])
+    assert minted.status_code == 200, minted.text
+    token = minted.json()
+    assert jwt.decode(token, options={"verify_signature": False})["allowed_apps"] == ["acme/echo"]
+    await _accepted(two_owners, "acme/echo", StaticToken(token))
+    reason = await _refused(two_owners, "other/echo", StaticToken(token))
+    assert "not valid for app 'other/echo'" in reason
+    # The client minting for itself with the key (alias only, as fal-client does) too.
+    minting = MintedToken(parse_key(ACME_KEY), 60)
+    await _accepted(two_owners, "acme/echo", minting)
+    await _refused(two_owners, "other/echo", MintedToken(parse_key(ACME_KEY), 60))
+
+
+async def test_fresh_bare_alias_token_opens_no_owners_app(two_owners: TwoOwners) -> None:
+    """A bare alias says no owner: honoured only in tokens from before the runner started."""
+    fresh = two_owners.forge(["echo"])
+    for app in ("acme/echo", "other/echo"):
+        assert "without its owner" in await _refused(two_owners, app, StaticToken(fresh))
+    legacy = two_owners.forge(["echo"], iat=_now() - 30)
+    await _accepted(two_owners, "other/echo", StaticToken(legacy))
+
+
+async def test_scoped_key_minting_outside_its_scope(two_owners: TwoOwners) -> None:
+    refused = await two_owners.mint(["other/echo"])
+    assert refused.status_code == 403
+    assert "'other/echo'" in refused.json()["reason"]
+    assert "acme/*" in refused.json()["reason"]
+    # Nothing else widens it: a token minted in scope is refused outside it on the wire.
+    inside = (await two_owners.mint(["acme/echo"])).json()
+    assert "not valid for app" in await _refused(two_owners, "other/echo", StaticToken(inside))
+
+
+async def test_over_long_expiry(two_owners: TwoOwners) -> None:
+    refused = await two_owners.mint(["acme/echo"], expiration=301)
+    assert refused.status_code == 403
+    assert "max_expiration=300" in refused.json()["reason"]
+    assert (await two_owners.mint(["acme/echo"], expiration=300)).status_code == 200
+    # A token living longer than any token service mints is refused on the wire.
+    long_lived = two_owners.forge(["acme/echo"], lifetime=7200)
+    reason = await _refused(two_owners, "acme/echo", StaticToken(long_lived))
+    assert "lifetime" in reason
+
+
+async def test_key_header_outside_its_scope(two_owners: TwoOwners) -> None:
+    await _accepted(two_owners, "acme/echo", KeyHeader(ACME_KEY))
+    reason = await _refused(two_owners, "other/echo", KeyHeader(ACME_KEY))
+    assert "may not open app 'other/echo'" in reason
+    # The unscoped key opens either, as before.
+    await _accepted(two_owners, "other/echo", KeyHeader(KEY))

@@ -79,11 +79,11 @@ async def refusal(url: str, **kwargs: Any) -> str:
 
 
 def minted_count(caplog: pytest.LogCaptureFixture) -> int:
-    """How many tokens the runner's token service minted (it logs each, without the token)."""
+    """How many tokens the runner's token service minted (its audit line, without the token)."""
     return sum(
         1
         for r in caplog.records
-        if r.name == "warmwire.auth" and r.getMessage().startswith("minted a ")
+        if r.name == "warmwire.auth.audit" and r.getMessage().startswith("minted ")
     )
 
 
@@ -153,7 +153,7 @@ async def test_minting_refused_by_the_service_raises_before_connecting(auth_runn
 
 
 async def test_static_token(auth_runner: Any) -> None:
-    token = auth_runner.issue(["echo"])
+    token = auth_runner.issue(["warmwire/echo"])
     await echo(auth_runner.url, token=token)
     await in_thread(echo_blocking, auth_runner.url, token=token)
 
@@ -224,7 +224,7 @@ async def test_provider_returning_no_token_fails_before_connecting(
 
 async def test_provider_returning_bytes_fails_clearly(auth_runner: Any) -> None:
     """A bytes token (PyJWT 1.x style) is not stringified into ``"b'ey...'"`` and sent."""
-    token = auth_runner.issue(["echo"]).encode()
+    token = auth_runner.issue(["warmwire/echo"]).encode()
 
     async def provider(path: str) -> Any:
         return token
@@ -492,7 +492,7 @@ async def test_runner_accepts_tokens_of_every_verify_key(
 
     auth = RunnerAuth.create(signing_key=signing_key, verify_keys=[other_key.public_key()])
     now = int(time.time())
-    claims = {"sub": "x", "allowed_apps": ["echo"], "iat": now, "exp": now + 60}
+    claims = {"sub": "x", "allowed_apps": ["warmwire/echo"], "iat": now, "exp": now + 60}
     async with runner.serve(Echo, config=runner.RunnerConfig(auth=auth)) as server:
         for key in (signing_key, other_key):
             await echo(server.url, token=jwt.encode(claims, key, algorithm="EdDSA"))

@@ -7,6 +7,7 @@ checked with PyJWT and the public key alone, then used against the runner.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,6 +17,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from warmwire.auth.mint_budget import MintBudget, retry_after
 from warmwire.auth.strategies import StaticToken
 from warmwire.auth.tokens import TokenVerifier, key_id_of, keys_from_jwks
 from warmwire.core.endpoint import parse_app_id
@@ -58,7 +60,8 @@ async def test_mint_returns_a_json_string_that_verifies(auth_runner: Any, http: 
     assert header["kid"] == key_id_of(auth_runner.public_key)
     claims = auth_runner.decode(token)  # PyJWT, public key only
     assert claims["sub"] == KEY_ID
-    assert claims["allowed_apps"] == ["echo"]
+    # The key may open any app: the bare alias stands for that alias under every owner.
+    assert claims["allowed_apps"] == ["*/echo"]
     assert claims["exp"] - claims["iat"] == 60
     assert isinstance(claims["jti"], str)
     assert claims["jti"]
@@ -96,7 +99,7 @@ async def test_realtime_route_wraps_the_token(auth_runner: Any, http: Any) -> No
     assert set(body) == {"token"}
     claims = auth_runner.decode(body["token"])
     assert claims["sub"] == KEY_ID
-    assert claims["allowed_apps"] == ["warmwire/echo/realtime", "other"]
+    assert claims["allowed_apps"] == ["warmwire/echo/realtime", "*/other"]
     assert claims["exp"] - claims["iat"] == 60
     assert claims["jti"]
     await auth_runner.round_trip(StaticToken(body["token"]))
@@ -271,3 +274,131 @@ async def test_verify_only_runner_has_no_token_service(auth_runner: Any) -> None
                 )
                 assert response.status_code == 404
                 assert (await client.get("/.well-known/jwks.json")).status_code == 404
+
+
+# --- scoped keys, the mint budget, the audit line -------------------------------------------
+
+SCOPED = {
+    "acme": "acme:acme-s3cret apps=acme/* max_expiration=300",
+    "two": "two:two-s3cret apps=acme/*,other/*",
+    "slow": "slow:slow-s3cret mint_rate=3",
+}
+
+
+@pytest.fixture
+async def scoped(signing_key: Ed25519PrivateKey) -> AsyncIterator[httpx.AsyncClient]:
+    """A runner's token service with the keys of :data:`SCOPED` (and its default budget)."""
+    from warmwire import runner
+    from warmwire.auth.keys import KeyStore, parse_key_line
+    from warmwire.auth.runner_auth import RunnerAuth
+    from warmwire.examples.echo import Echo
+
+    keys = KeyStore(parse_key_line(line) for line in SCOPED.values())
+    auth = RunnerAuth.create(keys=keys, signing_key=signing_key, mint_rate=1000)
+    async with runner.serve(Echo, auth=auth) as server:
+        base = "http://" + server.url.removeprefix("ws://")
+        async with httpx.AsyncClient(base_url=base, timeout=TIMEOUT) as client:
+            yield client
+
+
+def _key(name: str) -> dict[str, str]:
+    return {"authorization": f"Key {SCOPED[name].split()[0]}"}
+
+
+async def _mint(http: httpx.AsyncClient, key: str, apps: list[str], **body: Any) -> httpx.Response:
+    return await http.post("/tokens/", headers=_key(key), json={"allowed_apps": apps, **body})
+
+
+def _apps(response: httpx.Response) -> list[str]:
+    assert response.status_code == 200, response.text
+    apps: list[str] = jwt.decode(response.json(), options={"verify_signature": False})[
+        "allowed_apps"
+    ]
+    return apps
+
+
+@pytest.mark.parametrize(
+    ("asked", "granted"),
+    [
+        pytest.param(["stylize"], ["acme/stylize"], id="alias-resolves-to-the-owner"),
+        pytest.param(["acme/stylize"], ["acme/stylize"], id="owner-alias"),
+        pytest.param(["acme/stylize/realtime"], ["acme/stylize/realtime"], id="endpoint-path"),
+        pytest.param(["stylize", "acme/stylize"], ["acme/stylize"], id="deduplicated"),
+    ],
+)
+async def test_scoped_key_mints_within_its_scope(
+    scoped: httpx.AsyncClient, asked: list[str], granted: list[str]
+) -> None:
+    assert _apps(await _mint(scoped, "acme", asked)) == granted
+
+
+@pytest.mark.parametrize(
+    ("key", "asked", "status", "parts"),
+    [
+        pytest.param("acme", ["other/stylize"], 403, ["'other/stylize'", "acme/*"], id="owner"),
+        pytest.param("acme", ["acme/a", "other/b"], 403, ["'other/b'"], id="one-of-several"),
+        pytest.param("two", ["stylize"], 403, ["ambiguous", "acme/stylize", "other/stylize"]),
+        pytest.param("acme", ["acme/*"], 400, ["not a pattern"], id="pattern"),
+        pytest.param("acme", ["acme/bad name"], 400, ["Invalid app id"], id="bad-id"),
+    ],
+)
+async def test_scoped_key_refused_outside_its_scope(
+    scoped: httpx.AsyncClient, key: str, asked: list[str], status: int, parts: list[str]
+) -> None:
+    reason = _error(await _mint(scoped, key, asked), status)
+    for part in parts:
+        assert part in reason
+    assert "s3cret" not in reason
+
+
+async def test_key_max_expiration(scoped: httpx.AsyncClient) -> None:
+    assert _apps(await _mint(scoped, "acme", ["stylize"], token_expiration=300))
+    reason = _error(await _mint(scoped, "acme", ["stylize"], token_expiration=301), 403)
+    assert "max_expiration=300" in reason
+    assert "301" in reason
+    realtime = await scoped.post(
+        "/tokens/realtime", headers=_key("acme"), json={"allowed_apps": ["x"], "duration": 900}
+    )
+    assert "'duration'" in _error(realtime, 403)
+
+
+async def test_mint_rate_limit(scoped: httpx.AsyncClient) -> None:
+    """``mint_rate=3``: three tokens, then 429 with ``Retry-After``; other keys unaffected."""
+    for _ in range(3):
+        assert (await _mint(scoped, "slow", ["x/y"])).status_code == 200
+    over = await _mint(scoped, "slow", ["x/y"])
+    reason = _error(over, 429)
+    assert "mint_rate" in reason
+    assert int(over.headers["retry-after"]) >= 1
+    assert (await _mint(scoped, "acme", ["stylize"])).status_code == 200
+    # Refused requests (scope, bad body) spend nothing: only mints are counted.
+    assert _error(await _mint(scoped, "acme", ["other/x"]), 403)
+
+
+async def test_one_audit_line_per_mint(
+    scoped: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="warmwire.auth.audit")
+    token = (await _mint(scoped, "acme", ["stylize"], token_expiration=60)).json()
+    _error(await _mint(scoped, "acme", ["other/x"]), 403)
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "warmwire.auth.audit"]
+    assert line.startswith("minted key=acme apps=acme/stylize expires_in=60 caller=127.0.0.1:")
+    assert token not in caplog.text
+    assert token.split(".")[2] not in caplog.text
+    assert "acme-s3cret" not in caplog.text
+
+
+def test_mint_budget_refills_with_time() -> None:
+    """The bucket: ``rate`` at once, then one every ``60/rate`` seconds (a hand-moved clock)."""
+    now = [0.0]
+    budget = MintBudget(default_rate=60, clock=lambda: now[0])
+    assert all(budget.take("k") == 0.0 for _ in range(60))
+    assert budget.take("k") == pytest.approx(1.0)
+    assert budget.take("other") == 0.0
+    now[0] = 0.5
+    assert budget.take("k") == pytest.approx(0.5)
+    now[0] = 1.0
+    assert budget.take("k") == 0.0
+    assert budget.take("k", rate=6) > 0  # a key's own rate
+    assert retry_after(0.01) == "1"
+    assert retry_after(1.2) == "2"

@@ -48,7 +48,7 @@ def claims(**overrides: Any) -> dict[str, Any]:
     now = int(time.time())
     base: dict[str, Any] = {
         "sub": "dev",
-        "allowed_apps": ["echo"],
+        "allowed_apps": ["warmwire/echo"],
         "iat": now,
         "nbf": now,
         "exp": now + 60,
@@ -132,7 +132,7 @@ def test_issuer_and_verifier_reprs_show_no_keys() -> None:
 
 
 def test_minted_claims() -> None:
-    token = ISSUER.mint("dev", ["echo", "acme/app"], 60)
+    token = ISSUER.mint("dev", ["warmwire/echo", "acme/app"], 60)
     assert jwt.get_unverified_header(token) == {
         "alg": "EdDSA",
         "typ": "JWT",
@@ -140,7 +140,7 @@ def test_minted_claims() -> None:
     }
     got = jwt.decode(token, KEY.public_key(), algorithms=["EdDSA"])
     assert got["sub"] == "dev"
-    assert got["allowed_apps"] == ["echo", "acme/app"]
+    assert got["allowed_apps"] == ["warmwire/echo", "acme/app"]
     assert got["exp"] - got["iat"] == 60
     assert got["nbf"] == got["iat"]
     assert abs(got["iat"] - time.time()) < 5
@@ -278,18 +278,26 @@ def test_rotation_accepts_every_known_key() -> None:
         ("workflows/acme/flow", "/realtime", "comfy/acme/flow", False),
         ("123-alias", "/realtime", "alias", True),
         ("123-alias", "/realtime", "123/alias", True),
+        ("warmwire/echo", "/realtime", "*/echo", True),
+        ("warmwire/echo", "/realtime", "warmwire/*", True),
+        ("warmwire/echo", "/realtime", "*/other", False),
+        ("warmwire/echo", "/realtime", "evil/*", False),
+        ("workflows/acme/flow", "/realtime", "*/flow", True),
     ],
 )
 def test_allows(app_id: str, path: str, entry: str, allowed: bool) -> None:
+    """Bare aliases name the endpoint only in legacy tokens (no owner: any owner's app)."""
     endpoint = parse_app_id(app_id, path)
-    assert allows([entry], endpoint) is allowed
-    assert allows(["unrelated", entry], endpoint) is allowed
-    assert allows([], endpoint) is False
+    bare = "/" not in entry.strip("/")
+    assert allows([entry], endpoint, legacy_aliases=True) is allowed
+    assert allows(["unrelated", entry], endpoint, legacy_aliases=True) is allowed
+    assert allows([entry], endpoint) is (allowed and not bare)
+    assert allows([], endpoint, legacy_aliases=True) is False
 
 
 # --- properties -------------------------------------------------------------------------
 
-VALID = ISSUER.mint("dev", ["echo"], 3600)
+VALID = ISSUER.mint("dev", ["warmwire/echo"], 3600)
 HEAD, BODY, SIGNATURE = VALID.split(".")
 
 
@@ -355,7 +363,7 @@ def test_arbitrary_segments_raise_only_token_error(head: str, body: str, sig: st
         VERIFIER.verify(f"{head}.{body}.{sig}", ECHO)
 
 
-CLAIM_VALUES = JSON | st.just(["echo"]) | st.integers(min_value=0, max_value=2**40)
+CLAIM_VALUES = JSON | st.just(["warmwire/echo"]) | st.integers(min_value=0, max_value=2**40)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

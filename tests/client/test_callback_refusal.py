@@ -118,7 +118,10 @@ def auth_and_tokens() -> tuple[RunnerAuth, list[str]]:
     auth = RunnerAuth.create(keys=KeyStore([ApiKey("dev", "s")]), signing_key=signing)
     issuer = TokenIssuer(signing)
     # The first token is for another app: refused.  The second is good.
-    return auth, [issuer.mint("dev", ["someone-else"], 60), issuer.mint("dev", ["recorder"], 60)]
+    return auth, [
+        issuer.mint("dev", ["someone-else"], 60),
+        issuer.mint("dev", ["test/recorder"], 60),
+    ]
 
 
 def _port(url: str) -> int:

@@ -131,7 +131,7 @@ def test_blocking_flavour_token_refresh_and_no_thread_left() -> None:
 
     def provider(path: str) -> str:
         calls.append(path)
-        return issuer.mint("dev", ["recorder"], 60)
+        return issuer.mint("dev", ["test/recorder"], 60)
 
     got = CallbackEvents()
     threads_before = set(threading.enumerate())
@@ -172,7 +172,7 @@ def test_refused_token_triggers_a_fresh_one_on_reconnect() -> None:
     signing = load_signing_key(generate_signing_key())
     auth = RunnerAuth.create(keys=KeyStore([ApiKey("dev", "s")]), signing_key=signing)
     issuer = TokenIssuer(signing)
-    tokens = [issuer.mint("dev", ["someone-else"], 60), issuer.mint("dev", ["recorder"], 60)]
+    tokens = [issuer.mint("dev", ["someone-else"], 60), issuer.mint("dev", ["test/recorder"], 60)]
     got = CallbackEvents()
 
     async def scenario() -> None:

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from helpers.tools import require, require_node
 from warmwire import runner
-from warmwire.auth.keys import ApiKey, KeyStore
+from warmwire.auth.keys import ApiKey, KeyScope, KeyStore
 from warmwire.auth.runner_auth import RunnerAuth
 from warmwire.auth.tokens import TokenIssuer
 from warmwire.runner import RunningServer
@@ -127,7 +127,10 @@ class InteropRunner:
 
 
 def runner_auth(signing_key: Ed25519PrivateKey) -> RunnerAuth:
-    return RunnerAuth.create(keys=KeyStore([ApiKey(KEY_ID, SECRET)]), signing_key=signing_key)
+    # A key scoped to one owner, as a backend's should be: the fal clients ask for the
+    # alias alone, and the token service binds it to that owner (interop/echo).
+    key = ApiKey(KEY_ID, SECRET, KeyScope((f"{APP.split('/')[0]}/*",)))
+    return RunnerAuth.create(keys=KeyStore([key]), signing_key=signing_key)
 
 
 @contextmanager

@@ -70,8 +70,12 @@ def fal_at_runner(
 
 
 def minted(caplog: pytest.LogCaptureFixture) -> list[str]:
-    """The token service's log of what it minted (expiration, key id, allowed apps)."""
-    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("minted ")]
+    """The token service's audit lines (key id, apps granted, expiration; not the caller)."""
+    return [
+        r.getMessage().rsplit(" caller=", 1)[0]
+        for r in caplog.records
+        if r.name == "warmwire.auth.audit"
+    ]
 
 
 def inputs_for(runner: InteropRunner, path: str, scenario: str) -> list[dict[str, Any]]:
@@ -108,7 +112,7 @@ def test_sync_jwt_flow_msgpack(
         assert conn.recv() == {**first, "served_by": "warmwire"}
         conn.send(second)
         assert conn.recv() == {**second, "served_by": "warmwire"}
-    assert minted(caplog) == [f"minted a 120s token for key {KEY_ID}, apps ['echo']"]
+    assert minted(caplog) == [f"minted key={KEY_ID} apps=interop/echo expires_in=120"]
     assert inputs_for(fal_at_runner, "/realtime", "sync-jwt") == [first, second]
 
 
@@ -118,7 +122,7 @@ def test_sync_token_expiration_is_requested(
     with fal_client.realtime(APP, token_expiration=45) as conn:
         conn.send({"scenario": "sync-expiration", "n": 1})
         assert conn.recv()["n"] == 1
-    assert minted(caplog) == [f"minted a 45s token for key {KEY_ID}, apps ['echo']"]
+    assert minted(caplog) == [f"minted key={KEY_ID} apps=interop/echo expires_in=45"]
 
 
 def test_sync_authorization_key(
@@ -212,7 +216,7 @@ async def test_async_jwt_flow_msgpack(
             assert await conn.recv() == {**first, "served_by": "warmwire"}
             await conn.send({"scenario": "async-jwt", "n": 2})
             assert (await conn.recv())["n"] == 2
-    assert minted(caplog) == [f"minted a 120s token for key {KEY_ID}, apps ['echo']"]
+    assert minted(caplog) == [f"minted key={KEY_ID} apps=interop/echo expires_in=120"]
 
 
 @pytest.mark.anyio

@@ -34,7 +34,7 @@ from starlette.staticfiles import StaticFiles
 
 from helpers.asgi_servers import uvicorn_server
 from helpers.tools import require_chromium
-from warmwire.proxy import Scope, TokenProxy
+from warmwire.proxy import Scope, TokenProxy, TokenRequest
 
 from .harness import (
     JS_DIR,
@@ -96,7 +96,7 @@ def backend(runner: InteropRunner, bundle_dir: Path) -> Starlette:
     """The app's own backend: serves the page and its token route, holds the API key."""
     session = secrets.token_urlsafe(16)
 
-    def signed_in(scope: Scope) -> bool:
+    def signed_in(scope: Scope, request: TokenRequest) -> bool:
         # Only this site's visitors get tokens: the page's cookie must come along.
         cookies = dict(scope["headers"]).get(b"cookie", b"").decode("latin-1")
         return f"{SESSION_COOKIE}={session}" in cookies

@@ -175,7 +175,9 @@ class FrontDoor:
                     )
                 else:
                     channel = await door.accept(decision.subprotocol)
-                    rejection = self._credentials_refusal(decision, request.header("authorization"))
+                    rejection = await self._credentials_refusal(
+                        decision, request.header("authorization")
+                    )
             if rejection is not None:
                 # Outside the turn: the pace and the client's close reply cost no CPU.
                 await self._pace_refusal()
@@ -187,7 +189,7 @@ class FrontDoor:
                 await channel.send(cold_start_message(cold_start))
             await self._run(self._new_session(channel, decision), decision, door.keepalive)
 
-    def _credentials_refusal(
+    async def _credentials_refusal(
         self, decision: Admitted, authorization: str | None
     ) -> _Rejection | None:
         """The ``Unauthorized`` answer if the credentials are refused, else ``None``."""
@@ -199,7 +201,7 @@ class FrontDoor:
         if endpoint is None:
             endpoint = parse_app_id(route.app.app_id, route.config.path)
             self._endpoints[route.url_path] = endpoint
-        reason = auth.check(endpoint, decision.token, authorization)
+        reason = await auth.check_async(endpoint, decision.token, authorization)
         if reason is not None:
             # The reason never contains the token or a secret.
             self._refused_unauthorized.inc()

@@ -178,9 +178,14 @@ class Runner:
             )
         return admit(self.router, request.target, request.subprotocols)
 
-    def http(self, request: HttpRequest) -> tuple[int, bytes, str]:
-        """Plain HTTP routes: token service, health, readiness, metrics."""
-        return http_routes.answer(self, request)
+    def http(
+        self, request: HttpRequest, caller: str | None = None
+    ) -> tuple[int, bytes, http_routes.Headers]:
+        """Plain HTTP routes: token service, health, readiness, metrics.
+
+        ``caller``: the client's address, for the token service's audit line.
+        """
+        return http_routes.answer(self, request, caller)
 
     async def handle(self, stream: anyio.abc.ByteStream) -> None:
         """Serve one client connection of warmwire's own server to its end."""
@@ -197,8 +202,8 @@ class Runner:
             elif isinstance(request, HttpRequest):
                 group = self.worker_group
                 answered = None if group is None else await group.answer(request, self.metrics)
-                status, body, content_type = answered or self.http(request)
-                await ws.respond(status, body, (("content-type", content_type),))
+                status, body, headers = answered or self.http(request, _caller(stream))
+                await ws.respond(status, body, headers)
                 closed = True
             elif isinstance(request, UpgradeRequest):
                 door = WebSocketDoor(ws, self.config)
@@ -224,3 +229,21 @@ class Runner:
 def instantiate_apps(apps: Iterable[App | type[App]]) -> list[App]:
     """Apps given as classes are instantiated (once: the runner keeps them warm)."""
     return [app() if isinstance(app, type) else app for app in apps]
+
+
+def _caller(stream: object) -> str | None:
+    """The peer's address (``host:port``), for the audit line; ``None`` when unknown.
+
+    An anyio stream says it through its typed attributes; warmwire's asyncio socket
+    through its transport's ``peername``.
+    """
+    address: object = None
+    if isinstance(stream, anyio.TypedAttributeProvider):
+        address = stream.extra(anyio.abc.SocketAttribute.remote_address, None)
+    else:
+        transport = getattr(stream, "transport", None)
+        if transport is not None:
+            address = transport.get_extra_info("peername")
+    if isinstance(address, tuple) and len(address) >= 2:
+        return f"{address[0]}:{address[1]}"
+    return str(address) if address else None

@@ -23,6 +23,7 @@ from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from warmwire.core.events import HttpRequest
+from warmwire.runner.http_routes import Headers
 from warmwire.runner.metrics import CONTENT_TYPE, Metrics
 
 OWN_FIGURES = "worker=self"
@@ -50,7 +51,7 @@ class WorkerGroup:
     def own_socket(self) -> str:
         return self.sockets[self.index]
 
-    async def answer(self, request: HttpRequest, own: Metrics) -> tuple[int, bytes, str] | None:
+    async def answer(self, request: HttpRequest, own: Metrics) -> tuple[int, bytes, Headers] | None:
         """The answer to ``request`` if it is a scrape for the whole group, else ``None``."""
         path, _, query = request.target.partition("?")
         if path != "/metrics" or query == OWN_FIGURES:
@@ -80,8 +81,8 @@ class WorkerGroup:
                 + "; retry the scrape (a worker may be restarting)"
             )
             body = orjson.dumps({"error": "Service Unavailable", "reason": reason})
-            return 503, body, "application/json"
-        return 200, _labelled(figures), CONTENT_TYPE
+            return 503, body, (("content-type", "application/json"),)
+        return 200, _labelled(figures), (("content-type", CONTENT_TYPE),)
 
 
 def _labelled(figures: dict[int, str]) -> bytes:
