@@ -42,8 +42,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench deploy docs/_hooks
-	$(BIN)/ruff format --check src tests bench deploy docs/_hooks
+	$(BIN)/ruff check src tests bench deploy docs
+	$(BIN)/ruff format --check src tests bench deploy docs
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src/warmwire
