@@ -189,14 +189,20 @@ def _check_shell(block: Block) -> None:
     parser = build_parser()
     text = block.code.replace("\\\n", " ")
     for line in text.splitlines():
-        words = shlex.split(line.removeprefix("$ "), comments=True)
-        if not words or words[0] != "warmwire":
-            continue
-        try:
-            parser.parse_args(words[1:])
-        except SystemExit as exc:
-            if exc.code != 0:  # --help and --version exit 0
-                pytest.fail(f"{block.where}: the command {line.strip()!r} is not valid")
+        for command in re.split(r"&&|\|\||;|\|", line.removeprefix("$ ")):
+            lexer = shlex.shlex(command, posix=True, punctuation_chars="<>")
+            lexer.whitespace_split = True
+            lexer.commenters = "#"
+            words = list(lexer)
+            redirect = next((i for i, w in enumerate(words) if w[0] in "<>"), len(words))
+            words = words[:redirect]
+            if not words or words[0] != "warmwire":
+                continue
+            try:
+                parser.parse_args(words[1:])
+            except SystemExit as exc:
+                if exc.code != 0:  # --help and --version exit 0
+                    pytest.fail(f"{block.where}: the command {command.strip()!r} is not valid")
 
 
 def run_page(page: Path, workdir: Path, credentials: tuple[Path, Path, str]) -> int:
