@@ -152,6 +152,13 @@ def options_reference(target: str | None) -> str:
         for field in attrs.fields(cls):
             if field.default is not attrs.NOTHING:
                 defaults[field.name] = _default(field.default)
+    undocumented = [name for name, (_, doc) in documented.items() if not doc]
+    if undocumented:
+        raise PluginError(
+            f"{target}: no docstring under the field(s) {', '.join(undocumented)}; the "
+            "configuration reference is generated from them: write one (a string literal "
+            "on the line after the field) saying what it does and what to set it to"
+        )
     rows = ["| option | type | default | description |", "| --- | --- | --- | --- |"]
     for name, (annotation, doc) in documented.items():
         default = defaults.get(name, "")
@@ -306,8 +313,23 @@ def _qualified(name: str) -> str:
 # --- Markdown escaping --------------------------------------------------------------------------
 
 
+_CODE_SPAN = re.compile(r"``(.+?)``|`([^`]+)`")
+
+
 def _escape(text: str) -> str:
-    """Text for a Markdown table cell: no HTML, no cell break."""
+    """Text for a Markdown table cell: no HTML but ``<br>``, no cell break, and code spans
+    as HTML (a Markdown one would show an escaped ``|``, or escape an entity twice)."""
+    parts: list[str] = []
+    last = 0
+    for match in _CODE_SPAN.finditer(text):
+        parts.append(_plain(text[last : match.start()]))
+        parts.append(_code(match[1] or match[2]))
+        last = match.end()
+    parts.append(_plain(text[last:]))
+    return "".join(parts)
+
+
+def _plain(text: str) -> str:
     text = text.replace("<br>", "\0")
     return html.escape(text, quote=False).replace("|", "\\|").replace("\0", "<br>")
 
