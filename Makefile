@@ -41,11 +41,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,web,ray,docs]'
 	touch $(STAMP)
 
+# docs/: only its Python files (the site's hooks, example modules); the pages' code blocks are
+# run by tests/docs, and the reports' blocks (benchmarks, scaling...) are their generators'.
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench deploy
 	$(BIN)/ruff format --check src tests bench deploy
-	# docs/: the site's hooks and example modules; the pages' code blocks are run by tests/docs,
-	# and the reports' blocks (benchmarks, scaling...) are their generators' business.
 	$(BIN)/ruff check --extend-exclude '*.md' docs
 	$(BIN)/ruff format --check --extend-exclude '*.md' docs
 
