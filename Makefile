@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo web test docs docs-serve lint typecheck layers unit interop-setup web-setup scale-setup venv clean bench bench-scale conformance cluster soak fuzz bench-flood bench-instructions
+.PHONY: demo web test docs docs-serve docs-screenshot lint typecheck layers unit interop-setup web-setup scale-setup venv clean bench bench-scale conformance cluster soak fuzz bench-flood bench-instructions
 
 demo: $(STAMP)
 	$(BIN)/warmwire demo
@@ -32,6 +32,14 @@ docs: $(STAMP)
 
 docs-serve: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 PYTHONPATH=src $(BIN)/mkdocs serve --strict --dev-addr $(DOCS_ADDR)
+
+# docs/site-front-page.png: the built site's front page in headless Chromium (make web-setup
+# installs it).
+CHROMIUM ?= chromium
+
+docs-screenshot: docs
+	$(CHROMIUM) --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,900 \
+		--screenshot=$(CURDIR)/docs/site-front-page.png file://$(CURDIR)/build/site/index.html
 
 venv: $(STAMP)
 

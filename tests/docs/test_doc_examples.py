@@ -2,8 +2,10 @@
 
 Every fenced Python block in the pages under ``docs/`` (but the three reports,
 which have their own generators) runs, in page order, in one scratch directory
-per page.  The line before a block may say how, in an HTML comment that the
-site does not show:
+per page, which holds a copy of the example modules of ``docs/`` (such as
+``docs/tutorial/greeter.py``).  A block may show such a file through a snippet
+include (``--8<-- "docs/..."``): it runs as that file's text.  The line before a
+block may say how to run it, in an HTML comment that the site does not show:
 
 - nothing: run the block as a script (``python -c``);
 - ``<!-- test: file NAME.py -->``: write the block to ``NAME.py`` (later blocks
@@ -13,13 +15,10 @@ site does not show:
   the block as a script while ``warmwire serve MODULE:CLASS`` runs from the page's
   directory, with ``$WARMWIRE_URL`` (and, unless ``insecure``, ``$WARMWIRE_KEY``
   for a key the runner accepts) set, as the page tells its reader to do;
-A block may show a file of ``docs/`` through a snippet include (``--8<-- "docs/..."``):
-it runs as that file's text.
-
 - ``<!-- test: skip REASON -->``: do not run it (it needs a GPU, a cluster...);
   such blocks must say why and stay short.
 
-Every ``warmwire ...`` line of a shell block is parsed by the command's own
+Every ``warmwire ...`` command of a shell block is parsed by the command's own
 parser, so an option renamed or removed fails too.
 """
 
