@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo web test lint typecheck layers unit interop-setup web-setup scale-setup venv clean bench bench-scale conformance cluster soak fuzz bench-flood bench-instructions
+.PHONY: demo web test docs docs-serve docs-screenshot lint typecheck layers unit interop-setup web-setup scale-setup venv clean bench bench-scale conformance cluster soak fuzz bench-flood bench-instructions
 
 demo: $(STAMP)
 	$(BIN)/warmwire demo
@@ -20,19 +20,42 @@ web: $(STAMP)
 	bash web/setup.sh
 	$(BIN)/warmwire demo --web --port $(WEB_PORT)
 
-test: $(STAMP) lint typecheck layers unit
+test: $(STAMP) lint typecheck layers docs unit
+
+# The documentation site (mkdocs.yml, docs/): a strict build, so a broken link, a missing
+# reference or an unknown generated table fails it; the site goes to build/site.
+# docs-serve serves it on DOCS_ADDR and rebuilds on change.
+DOCS_ADDR ?= 127.0.0.1:8000
+
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 PYTHONPATH=src $(BIN)/mkdocs build --strict
+
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 PYTHONPATH=src $(BIN)/mkdocs serve --strict --dev-addr $(DOCS_ADDR)
+
+# docs/site-front-page.png: the built site's front page in headless Chromium (make web-setup
+# installs it).
+CHROMIUM ?= chromium
+
+docs-screenshot: docs
+	$(CHROMIUM) --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,900 \
+		--screenshot=$(CURDIR)/docs/site-front-page.png file://$(CURDIR)/build/site/index.html
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,web,ray]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,web,ray,docs]'
 	touch $(STAMP)
 
+# docs/: only its Python files (the site's hooks, example modules); the pages' code blocks are
+# run by tests/docs, and the reports' blocks (benchmarks, scaling...) are their generators'.
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench deploy
 	$(BIN)/ruff format --check src tests bench deploy
+	$(BIN)/ruff check --extend-exclude '*.md' docs
+	$(BIN)/ruff format --check --extend-exclude '*.md' docs
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src/warmwire

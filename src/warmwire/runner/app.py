@@ -22,16 +22,23 @@ class EndpointConfig:
     """How one ``@realtime`` endpoint behaves."""
 
     path: str = DEFAULT_PATH
+    """The endpoint's path within the app: clients dial ``/{owner}/{alias}{path}``."""
     buffering: int = DEFAULT_BUFFERING
     """Inputs that may wait; when full the oldest is dropped (the newest frame wins)."""
     session_timeout: float | None = DEFAULT_SESSION_TIMEOUT
     """Seconds without input before ``TIMEOUT`` and a 1000 close; ``None``: never."""
     max_batch_size: int = 1
+    """Above 1, a unary handler takes a list of up to this many waiting inputs and returns
+    a list of outputs, one per input."""
     emit_timings: bool = False
+    """Send a ``timings`` ``x-fal-message`` after each result (and the cold start to the
+    runner's first session)."""
     codec: str = "msgpack"
     """The codec for binary frames when the client offers none."""
     encode_message: Callable[[Any], bytes | str] | None = None
+    """Encode results with this callable instead of the codec."""
     decode_message: Callable[[bytes | str], Any] | None = None
+    """Decode inputs with this callable instead of the codec."""
     raw: bool = False
     """Inputs are not decoded into maps: the handler gets each message's payload
     (``bytes`` from a binary frame, ``str`` from a text frame) and returns

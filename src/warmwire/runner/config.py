@@ -26,6 +26,7 @@ class RunnerConfig:
     max_pending_bytes: int | None = 64 * 1024 * 1024
     """Bytes of inputs a session may hold waiting; beyond, the oldest are dropped."""
     handshake_timeout: float = 10.0
+    """Seconds a connection may take to send its complete request; then it is dropped."""
     send_timeout: float | None = 30.0
     """A client that takes no message for this long is disconnected."""
     ping_interval: float | None = 20.0
