@@ -331,7 +331,9 @@ def _escape(text: str) -> str:
 
 def _plain(text: str) -> str:
     text = text.replace("<br>", "\0")
-    return html.escape(text, quote=False).replace("|", "\\|").replace("\0", "<br>")
+    text = html.escape(text, quote=False).replace("|", "\\|").replace("\0", "<br>")
+    # Brackets as text, not a Markdown reference link ("[mint_rate=N]" in a usage).
+    return text.replace("[", "\\[").replace("]", "\\]")
 
 
 def _code(text: str) -> str:

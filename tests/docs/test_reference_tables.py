@@ -48,6 +48,8 @@ def test_cli_reference_has_every_command_and_option(generated: ModuleType) -> No
     for parser in parsers:
         assert f"# `{parser.prog}`" in text
         for action in parser._actions:
+            if action.help is argparse.SUPPRESS:
+                continue  # internal (serve --as-worker): not for users, not in the reference
             for option in action.option_strings:
                 if option not in ("-h", "--help"):
                     assert option in text, f"{parser.prog} {option}"
