@@ -430,3 +430,23 @@ async def test_a_browser_is_refused_with_http_503_for_the_balancer(
         HttpRefusal(503, "Service Unavailable", "runner draining; connect to another"),
         browser,
     )
+
+
+@pytest.mark.parametrize("browser", BROWSERS)
+async def test_a_browser_offering_no_served_codec_is_told_which_would_do(
+    door: Door, browser: Sequence[tuple[str, str]]
+) -> None:
+    """A browser given no subprotocol it asked for fails the handshake silently; other
+    clients fall back to the endpoint's codec (tests/e2e/test_plugins_e2e.py)."""
+    with anyio.fail_after(TIMEOUT):
+        async with upgrade(door, target(fal_jwt_token=token()), browser, ("nope",)) as ws:
+            assert ws.subprotocol == "nope"  # echoed, so that the browser reads on
+            first = await ws.recv()
+            second = await ws.recv()
+    assert isinstance(first, str)
+    message = orjson.loads(first)
+    assert (message["type"], message["error"]) == ("x-fal-error", "Bad Request")
+    assert "none of the codecs offered (nope) is served here" in message["reason"]
+    assert "msgpack" in message["reason"]
+    assert isinstance(second, Closed)
+    assert (second.code, second.reason) == (4400, "Bad Request")

@@ -74,6 +74,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 import attrs
 
+from warmwire import plugins
 from warmwire.core.close_codes import CloseCode, refusal_close_code
 from warmwire.core.endpoint import Endpoint, parse_app_id
 from warmwire.core.envelope import cold_start_message, error_message, unauthorized_message
@@ -159,7 +160,7 @@ class FrontDoor:
         assert turns is not None, "the runner serves only once started (Runner.startup)"
         with runner.opening():
             async with turns:
-                decision = runner.admit(request)
+                decision = _no_subprotocol_for_a_browser(runner.admit(request), request)
                 if isinstance(decision, Refused):
                     runner.metrics.refused.labels(str(decision.status)).inc()
                     if decision.lets_balancer_retry or not _reads_http_refusals_poorly(request):
@@ -279,6 +280,31 @@ class _Rejection:
     message: str
     code: int
     reason: str
+
+
+def _no_subprotocol_for_a_browser(
+    decision: Admitted | Refused, request: UpgradeRequest
+) -> Admitted | Refused:
+    """Refuse (400) a browser's upgrade if none of the subprotocols it offered is served.
+
+    Other clients are accepted without one, in the endpoint's default codec (an
+    unknown codec offered by name falls back); a browser would fail the handshake
+    instead, with nothing said, and retry: better to tell it which codecs would do.
+    """
+    if (
+        isinstance(decision, Admitted)
+        and decision.subprotocol is None
+        and request.subprotocols
+        and _reads_http_refusals_poorly(request)
+    ):
+        served = ", ".join(plugins.codecs.names())
+        return Refused(
+            400,
+            "Bad Request",
+            f"none of the codecs offered ({', '.join(request.subprotocols)}) is served "
+            f"here; offer one of: {served}",
+        )
+    return decision
 
 
 def _reads_http_refusals_poorly(request: UpgradeRequest) -> bool:
