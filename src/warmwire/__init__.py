@@ -5,15 +5,20 @@ The client API lives here; the runner API in :mod:`warmwire.runner`.
 
 from warmwire.client import (
     AsyncCallbackConnection,
+    AsyncEventStream,
     AsyncRealtimeConnection,
     CallbackConnection,
     ClientOptions,
     ConnectionBuilder,
+    EventStream,
     RealtimeConnection,
+    StreamError,
     connect,
     connect_async,
     realtime,
     realtime_async,
+    stream,
+    stream_async,
 )
 from warmwire.core.errors import (
     CodecError,
@@ -29,6 +34,7 @@ from warmwire.core.errors import (
 
 __all__ = [
     "AsyncCallbackConnection",
+    "AsyncEventStream",
     "AsyncRealtimeConnection",
     "CallbackConnection",
     "ClientOptions",
@@ -36,15 +42,19 @@ __all__ = [
     "ConfigurationError",
     "ConnectionBuilder",
     "ConnectionClosedError",
+    "EventStream",
     "HandshakeError",
     "InvalidEndpointError",
     "ProtocolError",
     "RealtimeConnection",
     "RealtimeError",
+    "StreamError",
     "UnauthorizedError",
     "WarmwireError",
     "connect",
     "connect_async",
     "realtime",
     "realtime_async",
+    "stream",
+    "stream_async",
 ]

@@ -37,6 +37,7 @@ import attrs
 from warmwire.core.close_codes import CloseCode
 from warmwire.core.events import Closed, HttpRequest, Initiator, UpgradeRequest
 from warmwire.core.handshake_headers import parse_subprotocols
+from warmwire.runner import stream_route
 from warmwire.runner.app import App
 from warmwire.runner.config import RunnerConfig, check_auth_configured
 from warmwire.runner.front_door import Keepalive
@@ -108,32 +109,31 @@ class WarmwireASGI:
                 return
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        target = _target(scope)
+        streams = stream_route.wants_stream(target)
+        # A stream's input may be an image: it may be as large as a realtime message.
+        limit = self.runner.config.max_message_size if streams else MAX_HTTP_BODY
         body = bytearray()
         while True:
             message = await receive()
+            if message["type"] == "http.disconnect":
+                return
             body += message.get("body", b"")
-            if len(body) > MAX_HTTP_BODY or not message.get("more_body", False):
+            if len(body) > limit or not message.get("more_body", False):
                 break
-        if len(body) > MAX_HTTP_BODY:
+        if len(body) > limit:
             status, payload, content_type = (
                 413,
                 b'{"error": "request body too large"}',
                 "application/json",
             )
         else:
-            request = HttpRequest(scope["method"], _target(scope), _headers(scope), bytes(body))
+            request = HttpRequest(scope["method"], target, _headers(scope), bytes(body))
+            if streams:
+                await stream_route.enter(self.runner, _AsgiStreamDoor(receive, send), request)
+                return
             status, payload, content_type = self.runner.http(request)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", content_type.encode()),
-                    (b"content-length", str(len(payload)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+        await _respond(send, status, payload, content_type)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = await receive()
@@ -146,6 +146,57 @@ class WarmwireASGI:
         )
         request = UpgradeRequest(_target(scope), headers, subprotocols)
         await self.runner.front_door.enter(_AsgiDoor(scope, receive, send), request)
+
+
+@attrs.define
+class _AsgiStreamDoor:
+    """A stream under an ASGI server: the response body in parts (``more_body``).
+
+    The server applies flow control in ``send`` and reports the client's end as
+    ``http.disconnect``.  A stalled client is dropped by returning without ending
+    the response: the server then closes the connection (and logs that the
+    response was incomplete).
+    """
+
+    receive: Receive
+    send_message: Send
+    gone: bool = False
+
+    async def refuse(self, refused: Refused) -> None:
+        await _respond(self.send_message, refused.status, refused.body, "application/json")
+
+    async def start(self) -> None:
+        await self.send_message(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(k.encode(), v.encode()) for k, v in stream_route.RESPONSE_HEADERS],
+            }
+        )
+
+    async def send(self, data: bytes) -> None:
+        if self.gone:
+            return
+        try:
+            await self.send_message({"type": "http.response.body", "body": data, "more_body": True})
+        except OSError:
+            # The client went away (ClientDisconnected); wait_gone() reports it.
+            self.gone = True
+
+    async def end(self) -> None:
+        if not self.gone:
+            try:
+                await self.send_message({"type": "http.response.body", "body": b""})
+            except OSError:
+                self.gone = True
+
+    async def wait_gone(self) -> None:
+        while (await self.receive())["type"] != "http.disconnect":
+            pass
+        self.gone = True
+
+    async def abort(self) -> None:
+        self.gone = True
 
 
 @attrs.define
@@ -224,6 +275,20 @@ class AsgiChannel:
 
     async def aclose_transport(self) -> None:
         await self.start_close(CloseCode.INTERNAL_ERROR, "client stopped reading")
+
+
+async def _respond(send: Send, status: int, payload: bytes, content_type: str) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type.encode()),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
 
 
 async def _refuse(scope: Scope, send: Send, refused: Refused) -> None:

@@ -54,11 +54,20 @@ class ServerProtocol(Connection):
         """The client's Sec-WebSocket-Key, once its upgrade request is valid."""
         self._offered: tuple[str, ...] = ()
         self._responded = False
+        self._streaming = False
+        """A streamed response is under way: input is only watched for the client's end."""
 
     def receive_data(self, data: bytes | None) -> None:
         """Feed bytes read from the transport; ``None`` means end of stream."""
         if self.state is not State.CONNECTING:
             self._receive_frames(data)
+            return
+        if self._streaming:
+            # The request was read whole; what else the client sends is discarded (not
+            # kept for h11, which would buffer it without bound). Its end ends the response.
+            if data is None:
+                self.state = State.CLOSED
+                self.close_transport = True
             return
         if data is not None and not data:
             return  # an empty read is not the end of the stream (h11 would take b"" as EOF)
@@ -206,6 +215,45 @@ class ServerProtocol(Connection):
             raise ProtocolError(f"cannot send the HTTP response: {exc}") from None
         self.state = State.CLOSED
         self.close_transport = True
+
+    def start_response(self, status: int, headers: Headers = ()) -> None:
+        """Answer the plain request with a body to come in parts (:meth:`send_body`), chunked.
+
+        For responses that last, such as a Server-Sent Events stream; the client's end of
+        the connection then closes it (``close_transport``), a response in parts or not.
+        """
+        if self.state is not State.CONNECTING or self._responded or self._request_is_upgrade():
+            raise ProtocolError("start_response() needs a pending plain HTTP request")
+        self._responded = True
+        self._streaming = True
+        all_headers = [(k.encode(), v.encode()) for k, v in headers]
+        all_headers.append((b"connection", b"close"))
+        try:
+            self._out.append(
+                self._fast_path.h11_connection.send(
+                    h11.Response(status_code=status, headers=all_headers)
+                )
+            )
+        except h11.LocalProtocolError as exc:
+            raise ProtocolError(f"cannot send the HTTP response: {exc}") from None
+
+    def send_body(self, data: bytes) -> None:
+        """Send one part of the body of a response begun with :meth:`start_response`."""
+        if not self._streaming or self.state is not State.CONNECTING:
+            raise ProtocolError("send_body() needs a response begun with start_response()")
+        if data:
+            self._out.append(self._fast_path.h11_connection.send(h11.Data(data=data)))
+
+    def end_response(self) -> None:
+        """End a response begun with :meth:`start_response`; then close the connection."""
+        if not self._streaming or self.state is not State.CONNECTING:
+            raise ProtocolError("end_response() needs a response begun with start_response()")
+        self._out.append(self._fast_path.h11_connection.send(h11.EndOfMessage()))
+        self.state = State.CLOSED
+        self.close_transport = True
+
+    def _request_is_upgrade(self) -> bool:
+        return self._fast_path.upgrade_waiting
 
     def _bad_request(self, status: int, reason: str) -> None:
         self._events.append(BadRequest(status, reason))

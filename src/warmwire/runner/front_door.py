@@ -142,15 +142,25 @@ class FrontDoor:
                     await door.refuse(decision)
                     return
                 channel = await door.accept(decision.subprotocol)
-                problem = self._credentials_problem(decision, request.header("authorization"))
+                problem = self.credentials_problem(decision, request.header("authorization"))
             if problem is not None:
                 # Outside the turn: the pace and the client's close reply cost no CPU.
-                await self._pace_refusal()
+                await self.pace_refusal()
                 await door.unauthorized(unauthorized_message(problem))
                 return
             await self._run(self._new_session(channel, decision), decision, door.keepalive)
 
-    def _credentials_problem(self, decision: Admitted, authorization: str | None) -> str | None:
+    def turn(self) -> anyio.Semaphore:
+        """A handshake turn (``max_handshakes``), for ``async with``: every door's requests
+        take one while they are routed and their credentials checked."""
+        assert self._turns is not None, "the runner serves only once started (Runner.startup)"
+        return self._turns
+
+    def count_refusal(self, refused: Refused) -> None:
+        """Count a refusal before the credentials check, by HTTP status."""
+        self._runner.metrics.refused.labels(str(refused.status)).inc()
+
+    def credentials_problem(self, decision: Admitted, authorization: str | None) -> str | None:
         """Why the connection's credentials are refused (safe to send), or ``None``."""
         auth = self._runner.config.auth
         if auth is None:
@@ -167,7 +177,7 @@ class FrontDoor:
             log.info("refused path=%s reason=%s", route.url_path, reason)
         return reason
 
-    async def _pace_refusal(self) -> None:
+    async def pace_refusal(self) -> None:
         """Wait for this token refusal's turn (``max_refusal_rate``).
 
         Not paced while draining, when every connection is being let go anyway.

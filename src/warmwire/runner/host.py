@@ -150,6 +150,10 @@ class Runner:
 
     def admit(self, request: UpgradeRequest) -> Admitted | Refused:
         """Route the upgrade, or refuse it: unknown path, draining, at capacity."""
+        return self.unavailable() or admit(self.router, request.target, request.subprotocols)
+
+    def unavailable(self) -> Refused | None:
+        """The refusal of any new work while draining or at ``max_sessions``, else ``None``."""
         if self.draining:
             return refusal(503, "Service Unavailable", "runner draining; connect to another")
         limit = self.config.max_sessions
@@ -159,7 +163,7 @@ class Runner:
                 "Service Unavailable",
                 f"runner at its limit of {limit} sessions; retry shortly or use another runner",
             )
-        return admit(self.router, request.target, request.subprotocols)
+        return None
 
     def http(self, request: HttpRequest) -> tuple[int, bytes, str]:
         """Plain HTTP routes: token service, health, readiness, metrics."""
@@ -178,9 +182,7 @@ class Runner:
             if isinstance(request, BadRequest):
                 log.info("bad request status=%d reason=%s", request.status_code, request.reason)
             elif isinstance(request, HttpRequest):
-                status, body, content_type = self.http(request)
-                await ws.respond(status, body, (("content-type", content_type),))
-                closed = True
+                closed = await http_routes.respond(self, ws, request)
             elif isinstance(request, UpgradeRequest):
                 door = WebSocketDoor(ws, self.config)
                 await self.front_door.enter(door, request)
