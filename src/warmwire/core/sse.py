@@ -48,6 +48,8 @@ class EventParser:
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Take ``chunk``; the events it completed, in order."""
         text = self._decoder.decode(chunk)
+        if not text:
+            return []  # nothing yet (an empty read, or half a character)
         if self._pending_cr and text.startswith("\n"):
             text = text[1:]
         self._pending_cr = False

@@ -52,6 +52,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
+import anyio.lowlevel
 import orjson
 
 from warmwire.core.envelope import ErrorCode, error_message
@@ -268,6 +269,10 @@ class _Stream:
         outputs = _Outputs(self._handler, arg, self._runner.workers)
         try:
             while True:
+                # A blocking handler's steps wait shielded (see WorkerPool.run): without
+                # this, a client gone or stalled would never stop a generator that never
+                # stops producing.
+                await anyio.lowlevel.checkpoint_if_cancelled()
                 with anyio.move_on_after(math.inf if timeout is None else timeout) as waited:
                     out = await outputs.next()
                 if waited.cancelled_caught:

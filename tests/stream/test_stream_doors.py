@@ -1,0 +1,93 @@
+"""One stream logic, every front door: warmwire's own server, and the ASGI adapter under
+uvicorn and hypercorn (mounted in FastAPI too).  Outputs, errors, credentials, and a
+client that goes away: the generator is closed (its ``finally`` runs) at every door."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import pytest
+from fastapi import FastAPI
+
+import warmwire
+from helpers.asgi_servers import hypercorn_server, uvicorn_server
+from helpers.polling import wait_until
+from warmwire import asgi, runner
+from warmwire.auth.keys import ApiKey, KeyStore
+from warmwire.auth.runner_auth import RunnerAuth
+from warmwire.auth.tokens import TokenIssuer, generate_signing_key, load_signing_key
+
+from .apps import APP, Steps
+
+pytestmark = pytest.mark.anyio
+
+DOORS = ["warmwire", "uvicorn", "hypercorn", "fastapi-mount"]
+
+
+@asynccontextmanager
+async def served(door: str, app: Steps, **config: Any) -> AsyncIterator[str]:
+    """``app`` behind ``door``; yields the base URL clients are given."""
+    if door == "warmwire":
+        async with runner.serve(app, **config) as server:
+            yield server.url
+        return
+    application = asgi.app(app, **config)
+    prefix = ""
+    if door == "fastapi-mount":
+        api = FastAPI()
+        api.mount("/apps", application)
+        host: Any = api
+        prefix = "/apps"
+        serve_with = uvicorn_server
+    else:
+        host = application
+        serve_with = uvicorn_server if door == "uvicorn" else hypercorn_server
+    with serve_with(host) as base:
+        yield base + prefix
+
+
+@pytest.fixture(params=DOORS)
+def door(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+async def test_outputs_errors_and_credentials(door: str) -> None:
+    signing_key = load_signing_key(generate_signing_key())
+    auth = RunnerAuth.create(keys=KeyStore([ApiKey("dev", "s3cret")]), signing_key=signing_key)
+    app = Steps()
+    async with served(door, app, auth=auth) as url:
+        with anyio.fail_after(30):
+            async with warmwire.stream_async(
+                APP, {"n": 3, "request_id": "r"}, url=url, key="dev:s3cret"
+            ) as events:
+                assert [out async for out in events] == [
+                    {"step": i, "request_id": "r"} for i in range(3)
+                ]
+            with pytest.raises(warmwire.StreamError) as failed:
+                async with warmwire.stream_async(
+                    APP, {"fail": True}, url=url, path="/unary", key="dev:s3cret"
+                ) as events:
+                    await events.__anext__()
+            assert failed.value.error == "INTERNAL_ERROR"
+            other_app = TokenIssuer(signing_key).mint("dev", ["another"], 60)
+            with pytest.raises(warmwire.UnauthorizedError) as refused:
+                async with warmwire.stream_async(APP, {}, url=url, token=other_app) as events:
+                    await events.__anext__()
+            assert "steps" in refused.value.reason
+
+
+@pytest.mark.parametrize("path", ["/realtime", "/async"])
+async def test_a_client_that_goes_away_stops_the_generator(door: str, path: str) -> None:
+    """Blocking and async generators alike: closed, so their ``finally`` runs."""
+    app = Steps()
+    # An async generator that waits for ever after its first output: only the
+    # client's going away can end it.  A blocking one that never ends: the same.
+    inp = {"n": -1, "tag": "gone"} if path == "/realtime" else {"hang_after": 1, "tag": "gone"}
+    async with served(door, app, insecure_no_auth=True) as url:
+        with anyio.fail_after(30):
+            async with warmwire.stream_async(APP, inp, url=url, path=path) as events:
+                assert await events.__anext__() == {"step": 0}
+            await wait_until(lambda: "gone" in app.closed, "the generator closed", within=20)
