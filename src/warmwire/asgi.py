@@ -129,6 +129,9 @@ class WarmwireASGI:
             )
         else:
             request = HttpRequest(scope["method"], target, _headers(scope), bytes(body))
+            if streams and stream_route.is_preflight(request):
+                await _respond(send, 204, b"", "", stream_route.PREFLIGHT_HEADERS)
+                return
             if streams:
                 await stream_route.enter(self.runner, _AsgiStreamDoor(receive, send), request)
                 return
@@ -163,7 +166,13 @@ class _AsgiStreamDoor:
     gone: bool = False
 
     async def refuse(self, refused: Refused) -> None:
-        await _respond(self.send_message, refused.status, refused.body, "application/json")
+        await _respond(
+            self.send_message,
+            refused.status,
+            refused.body,
+            "application/json",
+            stream_route.CORS_HEADERS,
+        )
 
     async def start(self) -> None:
         await self.send_message(
@@ -277,17 +286,18 @@ class AsgiChannel:
         await self.start_close(CloseCode.INTERNAL_ERROR, "client stopped reading")
 
 
-async def _respond(send: Send, status: int, payload: bytes, content_type: str) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", content_type.encode()),
-                (b"content-length", str(len(payload)).encode()),
-            ],
-        }
-    )
+async def _respond(
+    send: Send,
+    status: int,
+    payload: bytes,
+    content_type: str,
+    extra: Sequence[tuple[str, str]] = (),
+) -> None:
+    headers = [(b"content-length", str(len(payload)).encode())]
+    if content_type:
+        headers.append((b"content-type", content_type.encode()))
+    headers += [(k.encode(), v.encode()) for k, v in extra]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
 
 

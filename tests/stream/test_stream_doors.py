@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 from fastapi import FastAPI
 
@@ -91,3 +92,33 @@ async def test_a_client_that_goes_away_stops_the_generator(door: str, path: str)
             async with warmwire.stream_async(APP, inp, url=url, path=path) as events:
                 assert await events.__anext__() == {"step": 0}
             await wait_until(lambda: "gone" in app.closed, "the generator closed", within=20)
+
+
+async def test_cross_origin_pages_may_stream(door: str) -> None:
+    """A browser page on another origin: the preflight is answered, and the events and a
+    refusal's reason are readable (CORS)."""
+    signing_key = load_signing_key(generate_signing_key())
+    auth = RunnerAuth.create(signing_key=signing_key)
+    async with served(door, Steps(), auth=auth) as url:
+        stream_url = f"{url}/{APP}/stream"
+        async with httpx.AsyncClient(timeout=10) as client:
+            preflight = await client.options(
+                stream_url,
+                headers={
+                    "origin": "http://page.example",
+                    "access-control-request-method": "POST",
+                    "access-control-request-headers": "content-type",
+                },
+            )
+            assert preflight.status_code == 204
+            assert preflight.headers["access-control-allow-origin"] == "*"
+            assert "POST" in preflight.headers["access-control-allow-methods"]
+            assert "content-type" in preflight.headers["access-control-allow-headers"]
+            refused = await client.post(stream_url, json={}, headers={"origin": "http://x"})
+            assert refused.status_code == 401
+            assert refused.headers["access-control-allow-origin"] == "*"
+            token = TokenIssuer(signing_key).mint("dev", ["steps"], 60)
+            streamed = await client.post(f"{stream_url}?fal_jwt_token={token}", json={"n": 1})
+            assert streamed.status_code == 200
+            assert streamed.headers["access-control-allow-origin"] == "*"
+            assert streamed.text == 'data: {"step":0}\n\n'

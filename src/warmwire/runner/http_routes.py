@@ -59,6 +59,9 @@ def answer(runner: Runner, request: HttpRequest) -> tuple[int, bytes, str]:
 async def respond(runner: Runner, ws: AsyncWebSocket, request: HttpRequest) -> bool:
     """Answer a plain HTTP request of warmwire's own server; whether the connection is closed."""
     if stream_route.wants_stream(request.target):
+        if stream_route.is_preflight(request):
+            await ws.respond(204, b"", stream_route.PREFLIGHT_HEADERS)
+            return True
         door = _OwnStreamDoor(ws)
         await stream_route.enter(runner, door, request)
         return door.closed
@@ -75,7 +78,8 @@ class _OwnStreamDoor:
     closed: bool = False
 
     async def refuse(self, refused: Refused) -> None:
-        await self.ws.respond(refused.status, refused.body, (("content-type", JSON),))
+        headers = (("content-type", JSON), *stream_route.CORS_HEADERS)
+        await self.ws.respond(refused.status, refused.body, headers)
         self.closed = True
 
     async def start(self) -> None:

@@ -81,11 +81,26 @@ CONTENT_TYPE = "text/event-stream"
 ERROR_EVENT = "error"
 """The SSE event name of an ``x-fal-error`` (the stream's last event)."""
 
+CORS_HEADERS = (("access-control-allow-origin", "*"),)
+"""On every answer of a stream route: a page on another origin (``connectionMode:
+"client"``) may read the events, and the reason of a refusal.  Any origin: the
+credentials are the request's own (a token in the URL, or a header the page sets),
+never a cookie, so another site gains nothing it did not hold already."""
+
+PREFLIGHT_HEADERS = (
+    *CORS_HEADERS,
+    ("access-control-allow-methods", "POST"),
+    ("access-control-allow-headers", "authorization, content-type, accept"),
+    ("access-control-max-age", "600"),
+)
+"""The answer (``204``) to a browser's ``OPTIONS`` before it POSTs JSON across origins."""
+
 RESPONSE_HEADERS = (
     ("content-type", CONTENT_TYPE),
     ("cache-control", "no-cache"),
     # nginx honours this one per response: no buffering, whatever the location says.
     ("x-accel-buffering", "no"),
+    *CORS_HEADERS,
 )
 """The headers of a stream's ``200``."""
 
@@ -96,7 +111,8 @@ class StreamDoor(Protocol):
     """What a stream needs from the door it came in at (warmwire's own server, ASGI)."""
 
     async def refuse(self, refused: Refused) -> None:
-        """Answer with ``refused``'s HTTP status and JSON body, instead of a stream."""
+        """Answer with ``refused``'s HTTP status and JSON body (and :data:`CORS_HEADERS`),
+        instead of a stream."""
         ...
 
     async def start(self) -> None:
@@ -123,6 +139,11 @@ class StreamDoor(Protocol):
 def wants_stream(path: str) -> bool:
     """Whether a plain HTTP request for ``path`` is for a stream route."""
     return path.split("?", 1)[0].rstrip("/").endswith(SUFFIX)
+
+
+def is_preflight(request: HttpRequest) -> bool:
+    """A browser's CORS preflight: answer ``204`` with :data:`PREFLIGHT_HEADERS`, no stream."""
+    return request.method == "OPTIONS"
 
 
 def match(router: Router, path: str) -> Route | None:
