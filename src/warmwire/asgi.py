@@ -52,8 +52,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-MAX_HTTP_BODY = 64 * 1024
-
 
 class WarmwireASGI:
     """An ASGI application serving realtime apps with warmwire's runner."""
@@ -111,8 +109,7 @@ class WarmwireASGI:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         target = _target(scope)
         streams = stream_route.wants_stream(target)
-        # A stream's input may be an image: it may be as large as a realtime message.
-        limit = self.runner.config.max_message_size if streams else MAX_HTTP_BODY
+        limit = self.runner.body_limit(target)
         body = bytearray()
         while True:
             message = await receive()

@@ -122,3 +122,15 @@ async def test_cross_origin_pages_may_stream(door: str) -> None:
             assert streamed.status_code == 200
             assert streamed.headers["access-control-allow-origin"] == "*"
             assert streamed.text == 'data: {"step":0}\n\n'
+
+
+async def test_an_input_may_be_as_large_as_a_message(door: str) -> None:
+    """A stream's input (an image, say) is bounded by ``max_message_size`` at every door,
+    not by the small limit of the other HTTP routes; beyond it, 413."""
+    async with served(door, Steps(), insecure_no_auth=True, max_message_size=256 * 1024) as url:
+        async with httpx.AsyncClient(timeout=10) as client:
+            image = "x" * (200 * 1024)
+            fits = await client.post(f"{url}/{APP}/stream", json={"n": 1, "image": image})
+            assert fits.text == 'data: {"step":0}\n\n'
+            too_large = await client.post(f"{url}/{APP}/stream", json={"image": image * 2})
+            assert too_large.status_code == 413

@@ -188,6 +188,14 @@ async def test_credentials_key_token_and_provider() -> None:
 
         assert await collect(APP, {"n": 1}, url=url, token_provider=provider) == expected
         assert seen == ["test/steps/stream"]  # what @fal-ai/client's tokenProvider gets too
+        # A token naming that path is valid for it (and an alias or owner/alias for any path).
+        for allowed in ("test/steps/stream", "test/steps", "steps"):
+            token = issuer.mint("dev", [allowed], 60)
+            assert await collect(APP, {"n": 1}, url=url, token=token) == expected
+        token = issuer.mint("dev", ["test/steps/async/stream"], 60)
+        assert await collect(APP, {"n": 1}, url=url, path="/async", token=token) == expected
+        with pytest.raises(warmwire.UnauthorizedError):  # another path of the app
+            await collect(APP, {"n": 1}, url=url, token=token)
 
 
 async def test_wrong_credentials_are_refused_with_401_and_the_reason() -> None:

@@ -9,7 +9,7 @@ answers it with :meth:`~ServerProtocol.accept` or
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import h11
 import orjson
@@ -44,9 +44,14 @@ class ServerProtocol(Connection):
         *,
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
         max_request_body: int = MAX_REQUEST_BODY,
+        body_limit: Callable[[str], int] | None = None,
     ) -> None:
         super().__init__(max_message_size)
         self.max_request_body = max_request_body
+        self._body_limit_for = body_limit
+        """The largest body for a request to a given target, where it is not
+        ``max_request_body`` (a stream's input may be as large as a message)."""
+        self._body_limit = max_request_body
         self._fast_path = UpgradeFastPath()
         self._request: h11.Request | None = None
         self._body = bytearray()
@@ -98,14 +103,16 @@ class ServerProtocol(Connection):
                 return
             if isinstance(event, h11.Request):
                 self._request = event
+                if self._body_limit_for is not None:
+                    self._body_limit = self._body_limit_for(event.target.decode("ascii", "replace"))
                 if asks_for_websocket(event.headers):
                     self._fast_path.upgrade_read_by_h11()
                     self._start_upgrade(event.method, event.target, event.headers)
                     return
             elif isinstance(event, h11.Data):
                 self._body += event.data
-                if len(self._body) > self.max_request_body:
-                    self._bad_request(413, f"request body over {self.max_request_body} bytes")
+                if len(self._body) > self._body_limit:
+                    self._bad_request(413, f"request body over {self._body_limit} bytes")
                     return
             elif isinstance(event, h11.EndOfMessage):
                 assert self._request is not None

@@ -20,8 +20,8 @@ import anyio.to_thread
 
 from warmwire.core.errors import ConfigurationError
 from warmwire.core.events import BadRequest, HttpRequest, UpgradeRequest
-from warmwire.core.server_handshake import ServerProtocol
-from warmwire.runner import http_routes
+from warmwire.core.server_handshake import MAX_REQUEST_BODY, ServerProtocol
+from warmwire.runner import http_routes, stream_route
 from warmwire.runner.app import App
 from warmwire.runner.config import RunnerConfig
 from warmwire.runner.front_door import FrontDoor
@@ -195,11 +195,20 @@ class Runner:
             if not closed:  # respond() and a refusal's close have closed it already
                 await ws.aclose_transport()
 
+    def body_limit(self, target: str) -> int:
+        """The largest request body for ``target``, at every door: a stream's input may be as
+        large as a realtime message; other bodies (token requests) are small."""
+        if stream_route.wants_stream(target):
+            return max(MAX_REQUEST_BODY, self.config.max_message_size)
+        return MAX_REQUEST_BODY
+
     def _websocket(self, stream: Stream) -> AsyncWebSocket:
         """The server side of one connection of warmwire's own server."""
         return websocket_over(
             stream,
-            ServerProtocol(max_message_size=self.config.max_message_size),
+            ServerProtocol(
+                max_message_size=self.config.max_message_size, body_limit=self.body_limit
+            ),
             close_timeout=self.config.close_timeout,
         )
 

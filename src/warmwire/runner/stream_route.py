@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import anyio.lowlevel
+import attrs
 import orjson
 
 from warmwire.core.envelope import ErrorCode, error_message
@@ -182,7 +183,18 @@ def paths(router: Router) -> list[str]:
     return sorted(found)
 
 
-def admit(runner: Runner, request: HttpRequest) -> Admitted | Refused:
+@attrs.frozen(slots=True)
+class StreamAdmitted:
+    """A stream request may proceed: the route that serves it, and what its credentials
+    are checked against (the path as requested, so that a token whose ``allowed_apps``
+    names ``owner/alias/stream``, as ``@fal-ai/client``'s token provider is asked for,
+    is valid here; an alias or ``owner/alias`` is valid for every path of the app)."""
+
+    route: Route
+    checked: Admitted
+
+
+def admit(runner: Runner, request: HttpRequest) -> StreamAdmitted | Refused:
     """Route a stream request, or refuse it: draining, at capacity, wrong method, unknown path."""
     unavailable = runner.unavailable()
     if unavailable is not None:
@@ -203,7 +215,9 @@ def admit(runner: Runner, request: HttpRequest) -> Admitted | Refused:
             f"no stream at {target.path!r} on this runner; it streams at: "
             + (", ".join(paths(runner.router)) or "nothing"),
         )
-    return Admitted(route, get_codec("json"), None, 1, target.token)
+    requested = target.path.rstrip("/")[len(route.app.app_id) + 1 :]
+    as_requested = Route(route.app, route.method_name, attrs.evolve(route.config, path=requested))
+    return StreamAdmitted(route, Admitted(as_requested, get_codec("json"), None, 1, target.token))
 
 
 async def enter(runner: Runner, door: StreamDoor, request: HttpRequest) -> None:
@@ -216,7 +230,9 @@ async def enter(runner: Runner, door: StreamDoor, request: HttpRequest) -> None:
                 front_door.count_refusal(decision)
                 await door.refuse(decision)
                 return
-            problem = front_door.credentials_problem(decision, request.header("authorization"))
+            problem = front_door.credentials_problem(
+                decision.checked, request.header("authorization")
+            )
         if problem is not None:
             # Outside the turn, as for an upgrade: the pace costs no CPU.
             await front_door.pace_refusal()
