@@ -18,6 +18,12 @@ hands an upgrade request to :meth:`FrontDoor.enter`, which runs it in this order
 All of it within :meth:`Runner.opening`, so that a drain waits for a connection
 that has no session yet.
 
+A stream (``POST …/stream``, :mod:`warmwire.runner.stream_route`) is no upgrade, but
+it takes the same steps in the same order through :meth:`FrontDoor.turn`,
+:meth:`FrontDoor.count_refusal`, :meth:`FrontDoor.credentials_problem` and
+:meth:`FrontDoor.pace_refusal`, with an HTTP refusal where an upgrade gets its
+``Unauthorized`` message.
+
 A door supplies only what depends on its transport (the :class:`Door`
 protocol).  What still differs between the doors, on purpose:
 
