@@ -4,55 +4,20 @@ client that goes away: the generator is closed (its ``finally`` runs) at every d
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
-
 import anyio
 import httpx
 import pytest
-from fastapi import FastAPI
 
 import warmwire
-from helpers.asgi_servers import hypercorn_server, uvicorn_server
 from helpers.polling import wait_until
-from warmwire import asgi, runner
 from warmwire.auth.keys import ApiKey, KeyStore
 from warmwire.auth.runner_auth import RunnerAuth
 from warmwire.auth.tokens import TokenIssuer, generate_signing_key, load_signing_key
 
 from .apps import APP, Steps
+from .doors import served
 
 pytestmark = pytest.mark.anyio
-
-DOORS = ["warmwire", "uvicorn", "hypercorn", "fastapi-mount"]
-
-
-@asynccontextmanager
-async def served(door: str, app: Steps, **config: Any) -> AsyncIterator[str]:
-    """``app`` behind ``door``; yields the base URL clients are given."""
-    if door == "warmwire":
-        async with runner.serve(app, **config) as server:
-            yield server.url
-        return
-    application = asgi.app(app, **config)
-    prefix = ""
-    if door == "fastapi-mount":
-        api = FastAPI()
-        api.mount("/apps", application)
-        host: Any = api
-        prefix = "/apps"
-        serve_with = uvicorn_server
-    else:
-        host = application
-        serve_with = uvicorn_server if door == "uvicorn" else hypercorn_server
-    with serve_with(host) as base:
-        yield base + prefix
-
-
-@pytest.fixture(params=DOORS)
-def door(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 async def test_outputs_errors_and_credentials(door: str) -> None:

@@ -38,7 +38,9 @@ warmwire's clients raise :class:`~warmwire.client.stream.StreamError`.
 Flow control: the next output is asked of the handler only once the previous
 event has been written, so a client that reads slowly slows the handler, and the
 runner holds at most one event for it.  A client that takes nothing for
-``send_timeout`` seconds (a stalled reader) is disconnected.  A client that goes
+``send_timeout`` seconds (a stalled reader) is disconnected: its response ends
+without the final chunk (under an ASGI server, which then logs an incomplete
+response), so its HTTP client reports a body cut short.  A client that goes
 away (disconnect, abort) stops the handler: the generator is closed, so its
 ``finally`` runs, as soon as its current step returns.
 """
