@@ -237,3 +237,20 @@ async def _closed(server: RunningServer, tag: str) -> None:
     from helpers.polling import wait_until
 
     await wait_until(lambda: tag in app_of(server).closed, f"generator {tag!r} closed")
+
+
+async def test_a_stream_cut_short_raises_connection_closed() -> None:
+    """A runner that stops past its drain timeout cuts the streams still under way: the
+    client reads a response without its end, not a clean one."""
+    with anyio.fail_after(20):
+        async with runner.serve(Steps(), insecure_no_auth=True, drain_timeout=0.1) as server:
+            events = warmwire.stream_async(
+                APP, {"hang_after": 1, "tag": "cut"}, url=server.url, path="/async"
+            )
+            assert await events.__anext__() == {"step": 0}
+        try:
+            with pytest.raises(warmwire.StreamError) as cut:
+                await events.__anext__()
+        finally:
+            await events.aclose()
+    assert cut.value.error == "CONNECTION_CLOSED"

@@ -15,8 +15,9 @@ same credentials as ``realtime()`` (a token in ``fal_jwt_token``, or
 
 The last output is the final result.  An error event (``x-fal-error``) raises
 :class:`StreamError` (``error`` is ``INVALID_INPUT``, ``INTERNAL_ERROR`` or
-``TIMEOUT``); a refusal before the stream raises :class:`UnauthorizedError`
-(401) or :class:`HandshakeError` (404, 503, ...; ``status_code`` and ``body``).
+``TIMEOUT``; ``CONNECTION_CLOSED`` for a response cut short); a refusal before
+the stream raises :class:`UnauthorizedError` (401) or :class:`HandshakeError`
+(404, 503, ...; ``status_code`` and ``body``), as does a runner out of reach.
 Leaving the iteration early (``break``, an exception, ``close()``) closes the
 connection, and the runner stops the handler.  HTTP is ``httpx``'s: sync,
 asyncio and trio alike.
@@ -69,7 +70,9 @@ class StreamError(RealtimeError):
     """The runner ended the stream with an error event.
 
     ``error`` is ``INVALID_INPUT`` (the input does not fit), ``INTERNAL_ERROR``
-    (the app raised) or ``TIMEOUT`` (no output within the endpoint's timeout).
+    (the app raised) or ``TIMEOUT`` (no output within the endpoint's timeout), or
+    ``CONNECTION_CLOSED`` when the response was cut short (the runner stopped, or
+    dropped a client that had stopped reading).
     """
 
 
@@ -110,16 +113,19 @@ class _Request:
         path = build_target(f"{self.url.prefix}{self.endpoint.url_path}", token=credentials.token)
         return f"{base}://{host}{path}"
 
-    def client_kwargs(self) -> dict[str, Any]:
+    def timeout(self) -> httpx.Timeout:
         open_timeout = self.options.get("open_timeout", DEFAULT_OPEN_TIMEOUT)
         # Reading waits for the app: no timeout there (the runner's TIMEOUT event bounds it).
-        timeout = httpx.Timeout(open_timeout, read=None)
-        context: ssl.SSLContext | bool = self.options.get("ssl_context") or True
-        kwargs: dict[str, Any] = {"timeout": timeout, "verify": context}
-        return kwargs
+        return httpx.Timeout(open_timeout, read=None)
 
     def transport_kwargs(self) -> dict[str, Any]:
-        return {"uds": self.url.unix_path} if self.url.unix_path is not None else {}
+        """TLS settings and the Unix socket: the transport's (a client's own are not used
+        once it is given a transport)."""
+        context: ssl.SSLContext | bool = self.options.get("ssl_context") or True
+        kwargs: dict[str, Any] = {"verify": context}
+        if self.url.unix_path is not None:
+            kwargs["uds"] = self.url.unix_path
+        return kwargs
 
 
 def _headers(credentials: Credentials) -> dict[str, str]:
@@ -140,6 +146,22 @@ def _refusal(status: int, body: bytes) -> Exception:
         f"the runner refused the stream with HTTP {status}: {reason}",
         status_code=status,
         body=body,
+    )
+
+
+def _unreachable(request: _Request, exc: httpx.TransportError) -> HandshakeError:
+    url = request.options.get("url") or "$WARMWIRE_URL"
+    return HandshakeError(
+        f"cannot reach the runner at {url}: {exc or type(exc).__name__}; is it running, "
+        "and is the URL right?"
+    )
+
+
+def _cut(exc: httpx.TransportError) -> StreamError:
+    return StreamError(
+        "CONNECTION_CLOSED",
+        f"the stream was cut before its end ({exc or type(exc).__name__}): the runner "
+        "stopped, or dropped a client that stopped reading; ask again",
     )
 
 
@@ -198,18 +220,24 @@ class EventStream:
         auth = request.options.get("auth") or strategy_for(request.options)
         credentials = auth.credentials_sync(request.endpoint, request.url)
         self._client = client = httpx.Client(
-            transport=httpx.HTTPTransport(**request.transport_kwargs()), **request.client_kwargs()
+            transport=httpx.HTTPTransport(**request.transport_kwargs()), timeout=request.timeout()
         )
         outgoing = client.build_request(
             "POST", request.target(credentials), content=request.body, headers=_headers(credentials)
         )
-        self._response = response = client.send(outgoing, stream=True)
+        try:
+            self._response = response = client.send(outgoing, stream=True)
+        except httpx.TransportError as exc:
+            raise _unreachable(request, exc) from exc
         if response.status_code != 200:
             raise _refusal(response.status_code, response.read())
         parser = EventParser()
-        for chunk in response.iter_bytes():
-            for event in parser.feed(chunk):
-                yield _output(event)
+        try:
+            for chunk in response.iter_bytes():
+                for event in parser.feed(chunk):
+                    yield _output(event)
+        except httpx.TransportError as exc:
+            raise _cut(exc) from exc
 
 
 class AsyncEventStream:
@@ -258,18 +286,24 @@ class AsyncEventStream:
         credentials = await auth.credentials(request.endpoint, request.url)
         self._client = client = httpx.AsyncClient(
             transport=httpx.AsyncHTTPTransport(**request.transport_kwargs()),
-            **request.client_kwargs(),
+            timeout=request.timeout(),
         )
         outgoing = client.build_request(
             "POST", request.target(credentials), content=request.body, headers=_headers(credentials)
         )
-        self._response = response = await client.send(outgoing, stream=True)
+        try:
+            self._response = response = await client.send(outgoing, stream=True)
+        except httpx.TransportError as exc:
+            raise _unreachable(request, exc) from exc
         if response.status_code != 200:
             raise _refusal(response.status_code, await response.aread())
         parser = EventParser()
-        async for chunk in response.aiter_bytes():
-            for event in parser.feed(chunk):
-                yield _output(event)
+        try:
+            async for chunk in response.aiter_bytes():
+                for event in parser.feed(chunk):
+                    yield _output(event)
+        except httpx.TransportError as exc:
+            raise _cut(exc) from exc
 
 
 async def _empty() -> AsyncIterator[Any]:
