@@ -59,6 +59,8 @@ class ServerProtocol(Connection):
         """The client's Sec-WebSocket-Key, once its upgrade request is valid."""
         self._offered: tuple[str, ...] = ()
         self._responded = False
+        self._request_read = False
+        """A plain request has been read whole (what :meth:`start_response` answers)."""
         self._streaming = False
         """A streamed response is under way: input is only watched for the client's end."""
 
@@ -116,6 +118,7 @@ class ServerProtocol(Connection):
                     return
             elif isinstance(event, h11.EndOfMessage):
                 assert self._request is not None
+                self._request_read = True
                 self._events.append(
                     HttpRequest(
                         self._request.method.decode("ascii", "replace"),
@@ -229,7 +232,7 @@ class ServerProtocol(Connection):
         For responses that last, such as a Server-Sent Events stream; the client's end of
         the connection then closes it (``close_transport``), a response in parts or not.
         """
-        if self.state is not State.CONNECTING or self._responded or self._request_is_upgrade():
+        if self.state is not State.CONNECTING or self._responded or not self._request_read:
             raise ProtocolError("start_response() needs a pending plain HTTP request")
         self._responded = True
         self._streaming = True
@@ -258,9 +261,6 @@ class ServerProtocol(Connection):
         self._out.append(self._fast_path.h11_connection.send(h11.EndOfMessage()))
         self.state = State.CLOSED
         self.close_transport = True
-
-    def _request_is_upgrade(self) -> bool:
-        return self._fast_path.upgrade_waiting
 
     def _bad_request(self, status: int, reason: str) -> None:
         self._events.append(BadRequest(status, reason))
