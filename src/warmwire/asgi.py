@@ -12,7 +12,8 @@ work, and upgrades go through the same front-door sequence
 (:mod:`warmwire.runner.front_door`): routing by app id and path, codec
 negotiation, handshake turns, token checks, the refusal pace and the
 ``Unauthorized`` message, sessions with buffering, timeouts, errors, timings,
-and ``/health``, ``/ready``, ``/metrics``, ``/tokens/``.  What differs is who
+and ``/health``, ``/ready``, ``/metrics``, ``/tokens/``, and the streams
+(``POST …/stream``, Server-Sent Events: :mod:`warmwire.runner.stream_route`).  What differs is who
 owns the WebSocket framing: here the ASGI server does, so its settings bound
 message size (uvicorn's ``--ws-max-size``) and keepalive (``--ws-ping-interval``),
 and it performs the closing handshake once the session asks to close.  A server
