@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo web test docs docs-serve docs-screenshot lint typecheck layers unit interop-setup web-setup scale-setup venv clean bench bench-scale conformance cluster soak fuzz bench-flood bench-instructions
+.PHONY: demo web test docs docs-serve docs-screenshot lint typecheck layers unit interop-setup web-setup scale-setup venv clean bench bench-scale conformance cluster soak fuzz bench-flood bench-instructions bench-stream
 
 demo: $(STAMP)
 	$(BIN)/warmwire demo
@@ -84,6 +84,11 @@ interop-setup:
 bench: $(STAMP) interop-setup
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Time to first event of a progressive output (bench/stream.py): warmwire's /stream vs the same
+# output over its WebSocket and vs the fal runtime's own streaming endpoint, as ratios.
+bench-stream: $(STAMP) interop-setup
+	$(BIN)/python -m bench.stream $(BENCH_STREAM_ARGS)
 
 # Runner instructions per 32 B round trip under callgrind (bench/instructions.py): repeatable
 # on a busy machine.  BENCH_INSTRUCTIONS_ARGS="--tree /path/to/other/checkout --tree ." compares

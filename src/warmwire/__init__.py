@@ -5,15 +5,20 @@ The client API lives here; the runner API in :mod:`warmwire.runner`.
 
 from warmwire.client import (
     AsyncCallbackConnection,
+    AsyncEventStream,
     AsyncRealtimeConnection,
     CallbackConnection,
     ClientOptions,
     ConnectionBuilder,
+    EventStream,
     RealtimeConnection,
+    StreamError,
     connect,
     connect_async,
     realtime,
     realtime_async,
+    stream,
+    stream_async,
 )
 from warmwire.core.errors import (
     CodecError,
@@ -30,6 +35,7 @@ from warmwire.core.errors import (
 
 __all__ = [
     "AsyncCallbackConnection",
+    "AsyncEventStream",
     "AsyncRealtimeConnection",
     "CallbackConnection",
     "ClientOptions",
@@ -37,16 +43,20 @@ __all__ = [
     "ConfigurationError",
     "ConnectionBuilder",
     "ConnectionClosedError",
+    "EventStream",
     "HandshakeError",
     "InvalidEndpointError",
     "OpenTimeoutError",
     "ProtocolError",
     "RealtimeConnection",
     "RealtimeError",
+    "StreamError",
     "UnauthorizedError",
     "WarmwireError",
     "connect",
     "connect_async",
     "realtime",
     "realtime_async",
+    "stream",
+    "stream_async",
 ]

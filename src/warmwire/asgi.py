@@ -12,7 +12,8 @@ work, and upgrades go through the same front-door sequence
 (:mod:`warmwire.runner.front_door`): routing by app id and path, codec
 negotiation, handshake turns, token checks, the refusal pace and the
 ``Unauthorized`` message, sessions with buffering, timeouts, errors, timings,
-and ``/health``, ``/ready``, ``/metrics``, ``/tokens/``.  What differs is who
+and ``/health``, ``/ready``, ``/metrics``, ``/tokens/``, and the streams
+(``POST …/stream``, Server-Sent Events: :mod:`warmwire.runner.stream_route`).  What differs is who
 owns the WebSocket framing: here the ASGI server does, so its settings bound
 message size (uvicorn's ``--ws-max-size``) and keepalive (``--ws-ping-interval``),
 and it performs the closing handshake once the session asks to close.  A server
@@ -37,6 +38,7 @@ import attrs
 from warmwire.core.close_codes import CloseCode
 from warmwire.core.events import Closed, HttpRequest, Initiator, UpgradeRequest
 from warmwire.core.handshake_headers import parse_subprotocols
+from warmwire.runner import stream_route
 from warmwire.runner.app import App
 from warmwire.runner.config import RunnerConfig, check_auth_configured
 from warmwire.runner.front_door import Keepalive
@@ -50,8 +52,6 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-
-MAX_HTTP_BODY = 64 * 1024
 
 
 class WarmwireASGI:
@@ -108,35 +108,36 @@ class WarmwireASGI:
                 return
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        target = _target(scope)
+        streams = stream_route.wants_stream(target)
+        limit = self.runner.body_limit(target)
         body = bytearray()
         while True:
             message = await receive()
+            if message["type"] == "http.disconnect":
+                return
             body += message.get("body", b"")
-            if len(body) > MAX_HTTP_BODY or not message.get("more_body", False):
+            if len(body) > limit or not message.get("more_body", False):
                 break
-        headers: tuple[tuple[str, str], ...]
-        if len(body) > MAX_HTTP_BODY:
+        headers: Sequence[tuple[str, str]]
+        if len(body) > limit:
             status, payload, headers = (
                 413,
                 b'{"error": "request body too large"}',
                 (("content-type", "application/json"),),
             )
         else:
-            request = HttpRequest(scope["method"], _target(scope), _headers(scope), bytes(body))
+            request = HttpRequest(scope["method"], target, _headers(scope), bytes(body))
+            if streams and stream_route.is_preflight(request):
+                await _respond(send, 204, b"", stream_route.PREFLIGHT_HEADERS)
+                return
+            if streams:
+                await stream_route.enter(self.runner, _AsgiStreamDoor(receive, send), request)
+                return
             client = scope.get("client")
             caller = f"{client[0]}:{client[1]}" if client else None
             status, payload, headers = self.runner.http(request, caller)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    *((name.encode(), value.encode()) for name, value in headers),
-                    (b"content-length", str(len(payload)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+        await _respond(send, status, payload, headers)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = await receive()
@@ -149,6 +150,62 @@ class WarmwireASGI:
         )
         request = UpgradeRequest(_target(scope), headers, subprotocols)
         await self.runner.front_door.enter(_AsgiDoor(scope, receive, send), request)
+
+
+@attrs.define
+class _AsgiStreamDoor:
+    """A stream under an ASGI server: the response body in parts (``more_body``).
+
+    The server applies flow control in ``send`` and reports the client's end as
+    ``http.disconnect``.  A stalled client is dropped by returning without ending
+    the response: the server then closes the connection (and logs that the
+    response was incomplete).
+    """
+
+    receive: Receive
+    send_message: Send
+    gone: bool = False
+
+    async def refuse(self, refused: Refused) -> None:
+        await _respond(
+            self.send_message,
+            refused.status,
+            refused.body,
+            (("content-type", "application/json"), *stream_route.CORS_HEADERS),
+        )
+
+    async def start(self) -> None:
+        await self.send_message(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(k.encode(), v.encode()) for k, v in stream_route.RESPONSE_HEADERS],
+            }
+        )
+
+    async def send(self, data: bytes) -> None:
+        if self.gone:
+            return
+        try:
+            await self.send_message({"type": "http.response.body", "body": data, "more_body": True})
+        except OSError:
+            # The client went away (ClientDisconnected); wait_gone() reports it.
+            self.gone = True
+
+    async def end(self) -> None:
+        if not self.gone:
+            try:
+                await self.send_message({"type": "http.response.body", "body": b""})
+            except OSError:
+                self.gone = True
+
+    async def wait_gone(self) -> None:
+        while (await self.receive())["type"] != "http.disconnect":
+            pass
+        self.gone = True
+
+    async def abort(self) -> None:
+        self.gone = True
 
 
 @attrs.define
@@ -227,6 +284,15 @@ class AsgiChannel:
 
     async def aclose_transport(self) -> None:
         await self.start_close(CloseCode.INTERNAL_ERROR, "client stopped reading")
+
+
+async def _respond(
+    send: Send, status: int, payload: bytes, headers: Sequence[tuple[str, str]]
+) -> None:
+    encoded = [(b"content-length", str(len(payload)).encode())]
+    encoded += [(name.encode(), value.encode()) for name, value in headers]
+    await send({"type": "http.response.start", "status": status, "headers": encoded})
+    await send({"type": "http.response.body", "body": payload})
 
 
 async def _refuse(scope: Scope, send: Send, refused: Refused) -> None:

@@ -1,4 +1,5 @@
-"""The client: ``realtime_async`` (asyncio/trio), ``realtime`` (blocking), and the builder."""
+"""The client: ``realtime_async`` (asyncio/trio), ``realtime`` (blocking), the builder, and
+``stream``/``stream_async`` (one request's outputs over SSE)."""
 
 from warmwire.client.api import realtime, realtime_async
 from warmwire.client.async_connection import AsyncRealtimeConnection
@@ -10,17 +11,23 @@ from warmwire.client.callbacks import (
     connect_async,
 )
 from warmwire.client.options import ClientOptions
+from warmwire.client.stream import AsyncEventStream, EventStream, StreamError, stream, stream_async
 from warmwire.client.sync_connection import RealtimeConnection
 
 __all__ = [
     "AsyncCallbackConnection",
+    "AsyncEventStream",
     "AsyncRealtimeConnection",
     "CallbackConnection",
     "ClientOptions",
     "ConnectionBuilder",
+    "EventStream",
     "RealtimeConnection",
+    "StreamError",
     "connect",
     "connect_async",
     "realtime",
     "realtime_async",
+    "stream",
+    "stream_async",
 ]

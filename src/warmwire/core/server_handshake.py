@@ -9,7 +9,7 @@ answers it with :meth:`~ServerProtocol.accept` or
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import h11
 import orjson
@@ -44,9 +44,14 @@ class ServerProtocol(Connection):
         *,
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
         max_request_body: int = MAX_REQUEST_BODY,
+        body_limit: Callable[[str], int] | None = None,
     ) -> None:
         super().__init__(max_message_size)
         self.max_request_body = max_request_body
+        self._body_limit_for = body_limit
+        """The largest body for a request to a given target, where it is not
+        ``max_request_body`` (a stream's input may be as large as a message)."""
+        self._body_limit = max_request_body
         self._fast_path = UpgradeFastPath()
         self._request: h11.Request | None = None
         self._body = bytearray()
@@ -54,11 +59,22 @@ class ServerProtocol(Connection):
         """The client's Sec-WebSocket-Key, once its upgrade request is valid."""
         self._offered: tuple[str, ...] = ()
         self._responded = False
+        self._request_read = False
+        """A plain request has been read whole (what :meth:`start_response` answers)."""
+        self._streaming = False
+        """A streamed response is under way: input is only watched for the client's end."""
 
     def receive_data(self, data: bytes | None) -> None:
         """Feed bytes read from the transport; ``None`` means end of stream."""
         if self.state is not State.CONNECTING:
             self._receive_frames(data)
+            return
+        if self._streaming:
+            # The request was read whole; what else the client sends is discarded (not
+            # kept for h11, which would buffer it without bound). Its end ends the response.
+            if data is None:
+                self.state = State.CLOSED
+                self.close_transport = True
             return
         if data is not None and not data:
             return  # an empty read is not the end of the stream (h11 would take b"" as EOF)
@@ -89,17 +105,20 @@ class ServerProtocol(Connection):
                 return
             if isinstance(event, h11.Request):
                 self._request = event
+                if self._body_limit_for is not None:
+                    self._body_limit = self._body_limit_for(event.target.decode("ascii", "replace"))
                 if asks_for_websocket(event.headers):
                     self._fast_path.upgrade_read_by_h11()
                     self._start_upgrade(event.method, event.target, event.headers)
                     return
             elif isinstance(event, h11.Data):
                 self._body += event.data
-                if len(self._body) > self.max_request_body:
-                    self._bad_request(413, f"request body over {self.max_request_body} bytes")
+                if len(self._body) > self._body_limit:
+                    self._bad_request(413, f"request body over {self._body_limit} bytes")
                     return
             elif isinstance(event, h11.EndOfMessage):
                 assert self._request is not None
+                self._request_read = True
                 self._events.append(
                     HttpRequest(
                         self._request.method.decode("ascii", "replace"),
@@ -204,6 +223,42 @@ class ServerProtocol(Connection):
             self._out.append(connection.send(h11.EndOfMessage()))
         except h11.LocalProtocolError as exc:
             raise ProtocolError(f"cannot send the HTTP response: {exc}") from None
+        self.state = State.CLOSED
+        self.close_transport = True
+
+    def start_response(self, status: int, headers: Headers = ()) -> None:
+        """Answer the plain request with a body to come in parts (:meth:`send_body`), chunked.
+
+        For responses that last, such as a Server-Sent Events stream; the client's end of
+        the connection then closes it (``close_transport``), a response in parts or not.
+        """
+        if self.state is not State.CONNECTING or self._responded or not self._request_read:
+            raise ProtocolError("start_response() needs a pending plain HTTP request")
+        self._responded = True
+        self._streaming = True
+        all_headers = [(k.encode(), v.encode()) for k, v in headers]
+        all_headers.append((b"connection", b"close"))
+        try:
+            self._out.append(
+                self._fast_path.h11_connection.send(
+                    h11.Response(status_code=status, headers=all_headers)
+                )
+            )
+        except h11.LocalProtocolError as exc:
+            raise ProtocolError(f"cannot send the HTTP response: {exc}") from None
+
+    def send_body(self, data: bytes) -> None:
+        """Send one part of the body of a response begun with :meth:`start_response`."""
+        if not self._streaming or self.state is not State.CONNECTING:
+            raise ProtocolError("send_body() needs a response begun with start_response()")
+        if data:
+            self._out.append(self._fast_path.h11_connection.send(h11.Data(data=data)))
+
+    def end_response(self) -> None:
+        """End a response begun with :meth:`start_response`; then close the connection."""
+        if not self._streaming or self.state is not State.CONNECTING:
+            raise ProtocolError("end_response() needs a response begun with start_response()")
+        self._out.append(self._fast_path.h11_connection.send(h11.EndOfMessage()))
         self.state = State.CLOSED
         self.close_transport = True
 

@@ -36,6 +36,12 @@ extension, which can only close before accepting.
 All of it within :meth:`Runner.opening`, so that a drain waits for a connection
 that has no session yet.
 
+A stream (``POST …/stream``, :mod:`warmwire.runner.stream_route`) is no upgrade, but
+it takes the same steps in the same order through :meth:`FrontDoor.turn`,
+:meth:`FrontDoor.count_refusal`, :meth:`FrontDoor.credentials_problem` and
+:meth:`FrontDoor.pace_refusal`, with an HTTP refusal where an upgrade gets its
+``Unauthorized`` message.
+
 A door supplies only what depends on its transport (the :class:`Door`
 protocol).  What still differs between the doors, on purpose:
 
@@ -162,7 +168,7 @@ class FrontDoor:
             async with turns:
                 decision = _no_subprotocol_for_a_browser(runner.admit(request), request)
                 if isinstance(decision, Refused):
-                    runner.metrics.refused.labels(str(decision.status)).inc()
+                    self.count_refusal(decision)
                     if decision.lets_balancer_retry or not _reads_http_refusals_poorly(request):
                         await door.refuse(decision)
                         return
@@ -176,12 +182,19 @@ class FrontDoor:
                     )
                 else:
                     channel = await door.accept(decision.subprotocol)
-                    rejection = await self._credentials_refusal(
+                    problem = await self.credentials_problem(
                         decision, request.header("authorization")
                     )
+                    rejection = None
+                    if problem is not None:
+                        rejection = _Rejection(
+                            unauthorized_message(problem),
+                            CloseCode.POLICY_VIOLATION,
+                            "Unauthorized",
+                        )
             if rejection is not None:
                 # Outside the turn: the pace and the client's close reply cost no CPU.
-                await self._pace_refusal()
+                await self.pace_refusal()
                 await door.reject(rejection.message, rejection.code, rejection.reason)
                 return
             assert isinstance(decision, Admitted), "every refusal has been answered"
@@ -190,10 +203,20 @@ class FrontDoor:
                 await channel.send(cold_start_message(cold_start))
             await self._run(self._new_session(channel, decision), decision, door.keepalive)
 
-    async def _credentials_refusal(
+    def turn(self) -> anyio.Semaphore:
+        """A handshake turn (``max_handshakes``), for ``async with``: every door's requests
+        take one while they are routed and their credentials checked."""
+        assert self._turns is not None, "the runner serves only once started (Runner.startup)"
+        return self._turns
+
+    def count_refusal(self, refused: Refused) -> None:
+        """Count a refusal before the credentials check, by HTTP status."""
+        self._runner.metrics.refused.labels(str(refused.status)).inc()
+
+    async def credentials_problem(
         self, decision: Admitted, authorization: str | None
-    ) -> _Rejection | None:
-        """The ``Unauthorized`` answer if the credentials are refused, else ``None``."""
+    ) -> str | None:
+        """Why the connection's credentials are refused (safe to send), or ``None``."""
         auth = self._runner.config.auth
         if auth is None:
             return None
@@ -207,12 +230,9 @@ class FrontDoor:
             # The reason never contains the token or a secret.
             self._refused_unauthorized.inc()
             log.info("refused path=%s reason=%s", route.url_path, reason)
-            return _Rejection(
-                unauthorized_message(reason), CloseCode.POLICY_VIOLATION, "Unauthorized"
-            )
-        return None
+        return reason
 
-    async def _pace_refusal(self) -> None:
+    async def pace_refusal(self) -> None:
         """Wait for this refusal's turn (``max_refusal_rate``): a token refused, or a
         browser's upgrade refused after it was accepted.
 

@@ -20,8 +20,8 @@ import anyio.to_thread
 
 from warmwire.core.errors import ConfigurationError
 from warmwire.core.events import BadRequest, HttpRequest, UpgradeRequest
-from warmwire.core.server_handshake import ServerProtocol
-from warmwire.runner import http_routes
+from warmwire.core.server_handshake import MAX_REQUEST_BODY, ServerProtocol
+from warmwire.runner import http_routes, stream_route
 from warmwire.runner.app import App
 from warmwire.runner.config import RunnerConfig
 from warmwire.runner.front_door import FrontDoor
@@ -167,6 +167,10 @@ class Runner:
 
     def admit(self, request: UpgradeRequest) -> Admitted | Refused:
         """Route the upgrade, or refuse it: unknown path, draining, at capacity."""
+        return self.unavailable() or admit(self.router, request.target, request.subprotocols)
+
+    def unavailable(self) -> Refused | None:
+        """The refusal of any new work while draining or at ``max_sessions``, else ``None``."""
         if self.draining:
             return Refused(503, "Service Unavailable", "runner draining; connect to another")
         limit = self.config.max_sessions
@@ -176,7 +180,7 @@ class Runner:
                 "Service Unavailable",
                 f"runner at its limit of {limit} sessions; retry shortly or use another runner",
             )
-        return admit(self.router, request.target, request.subprotocols)
+        return None
 
     def http(
         self, request: HttpRequest, caller: str | None = None
@@ -200,11 +204,7 @@ class Runner:
             if isinstance(request, BadRequest):
                 log.info("bad request status=%d reason=%s", request.status_code, request.reason)
             elif isinstance(request, HttpRequest):
-                group = self.worker_group
-                answered = None if group is None else await group.answer(request, self.metrics)
-                status, body, headers = answered or self.http(request, _caller(stream))
-                await ws.respond(status, body, headers)
-                closed = True
+                closed = await http_routes.respond(self, ws, request, _caller(stream))
             elif isinstance(request, UpgradeRequest):
                 door = WebSocketDoor(ws, self.config)
                 await self.front_door.enter(door, request)
@@ -217,11 +217,20 @@ class Runner:
             if not closed:  # respond() and a refusal's close have closed it already
                 await ws.aclose_transport()
 
+    def body_limit(self, target: str) -> int:
+        """The largest request body for ``target``, at every door: a stream's input may be as
+        large as a realtime message; other bodies (token requests) are small."""
+        if stream_route.wants_stream(target):
+            return max(MAX_REQUEST_BODY, self.config.max_message_size)
+        return MAX_REQUEST_BODY
+
     def _websocket(self, stream: Stream) -> AsyncWebSocket:
         """The server side of one connection of warmwire's own server."""
         return websocket_over(
             stream,
-            ServerProtocol(max_message_size=self.config.max_message_size),
+            ServerProtocol(
+                max_message_size=self.config.max_message_size, body_limit=self.body_limit
+            ),
             close_timeout=self.config.close_timeout,
         )
 

@@ -86,6 +86,26 @@ class AnyioWebSocket(AsyncWebSocket):
             await self._write_pending()
         await self.aclose_transport()
 
+    async def start_response(self, status: int, headers: tuple[tuple[str, str], ...]) -> None:
+        async with self._send_lock:
+            self._server_protocol().start_response(status, headers)
+            await self._write_pending()
+
+    async def send_body(self, data: bytes) -> None:
+        async with self._send_lock:
+            self._server_protocol().send_body(data)
+            await self._write_pending()
+
+    async def end_response(self) -> None:
+        async with self._send_lock:
+            self._server_protocol().end_response()
+            await self._write_pending()
+        await self.aclose_transport()
+
+    async def wait_gone(self) -> None:
+        while not self._protocol.close_transport:
+            await self._receive_once()
+
     async def send(self, data: bytes | str) -> None:
         async with self._send_lock:
             self._protocol.send_message(data)

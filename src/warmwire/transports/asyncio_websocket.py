@@ -205,6 +205,25 @@ class AsyncioWebSocket(AsyncWebSocket):
         self._write_out()
         await self.aclose_transport()
 
+    async def start_response(self, status: int, headers: tuple[tuple[str, str], ...]) -> None:
+        self._server_protocol().start_response(status, headers)
+        self._write_out()
+        await self._sent()
+
+    async def send_body(self, data: bytes) -> None:
+        self._server_protocol().send_body(data)
+        self._write_out()
+        await self._sent()
+
+    async def end_response(self) -> None:
+        self._server_protocol().end_response()
+        if not self._ended:
+            self._end(lingering=False)  # the last chunk out, then the transport closed
+
+    async def wait_gone(self) -> None:
+        while not self._ended:
+            await self._changed()
+
     async def send(self, data: bytes | str) -> None:
         self._protocol.send_message(data)
         self._write_out()

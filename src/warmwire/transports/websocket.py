@@ -140,6 +140,26 @@ class AsyncWebSocket:
         """Server role: answer the pending request over plain HTTP, then close."""
         raise NotImplementedError
 
+    async def start_response(self, status: int, headers: tuple[tuple[str, str], ...]) -> None:
+        """Server role: answer the pending plain request with a body in parts (chunked)."""
+        raise NotImplementedError
+
+    async def send_body(self, data: bytes) -> None:
+        """Server role: one part of a response begun with :meth:`start_response`; waits
+        while the peer is not taking what was sent (flow control).
+
+        :class:`~warmwire.core.errors.ProtocolError` once the client has gone.
+        """
+        raise NotImplementedError
+
+    async def end_response(self) -> None:
+        """Server role: end a response begun with :meth:`start_response`, then close."""
+        raise NotImplementedError
+
+    async def wait_gone(self) -> None:
+        """Server role, during a response in parts: return once the client has gone."""
+        raise NotImplementedError
+
     async def send(self, data: bytes | str) -> None:
         """Send one message (``str`` → text frame, ``bytes`` → binary frame).
 
