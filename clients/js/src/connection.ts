@@ -355,16 +355,28 @@ export class Connection<Input = any, Output = any> implements RealtimeConnection
         if (pendingDecode) decoding = pendingDecode.then(() => (decoding = undefined));
       }
     });
-    socket.addEventListener("close", (event: CloseEvent) => {
-      if (generation !== this.generation) return;
+    // A socket ends once: by its close event, or by an error before it opened (Node 20's
+    // WebSocket fires no close event when the connection cannot be made).
+    let ended = false;
+    const ending = (code: number, reason: string) => {
+      if (ended || generation !== this.generation) return;
+      ended = true;
       const finish = () => {
-        if (generation === this.generation) this.onSocketClose(event.code, event.reason ?? "");
+        if (generation === this.generation) this.onSocketClose(code, reason);
       };
       if (decoding) decoding.then(finish, finish);
       else finish();
+    };
+    socket.addEventListener("close", (event: CloseEvent) => ending(event.code, event.reason ?? ""));
+    socket.addEventListener("error", () => {
+      if (this.current === "open" && this.socket === socket) return; // its close event follows
+      ending(ABNORMAL, "");
+      try {
+        socket.close();
+      } catch {
+        // Already failed: nothing to close.
+      }
     });
-    // "error" is always followed by "close", which says what happened.
-    socket.addEventListener("error", () => {});
   }
 
   private onSocketOpen(socket: WebSocket, url: string): void {

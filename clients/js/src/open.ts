@@ -4,7 +4,8 @@
  *
  * The same connection underneath (tokens, reconnects after abnormal closes), with these
  * differences: it dials at once and `open()` resolves when the first session is open (it
- * rejects if that fails: refused, unauthorized, unreachable); nothing is throttled unless
+ * rejects if that fails: unreachable, no token); a refusal or an Unauthorized the runner
+ * sends once open (browsers cannot read HTTP refusals) is thrown by the first read; nothing is throttled unless
  * `throttleInterval` says so; results queue up until read.  Iteration ends when the
  * connection ends: `close()`, or the runner closing the session normally (e.g. its idle
  * TIMEOUT).  An x-fal-error (`INTERNAL_ERROR`, `INVALID_INPUT`) is thrown by the next read;
