@@ -105,6 +105,10 @@ export interface ConnectOptions<Output = any> {
   reconnect?: ReconnectOptions | false;
   /** A WebSocket class (e.g. `ws`'s); default: the global one, else the `ws` package. */
   WebSocket?: WebSocketClass;
+  /** Accepted for code ported from @fal-ai/client, and ignored: each call is its own connection. */
+  connectionKey?: string;
+  /** Accepted for code ported from @fal-ai/client, and ignored. */
+  clientOnly?: boolean;
 }
 
 /** The state of a connection. */
@@ -559,7 +563,7 @@ export class Connection<Input = any, Output = any> implements RealtimeConnection
       ? new ConnectionClosedError(code, closeReason(code, reason))
       : new RealtimeError({
           code: ErrorCode.CONNECTION_FAILED,
-          reason: `cannot connect to ${this.base}/${this.endpoint.appId}${this.endpoint.path}: ${closeReason(code, reason)}`,
+          reason: `cannot connect to ${this.base}${this.endpoint.urlPath}: ${closeReason(code, reason)}`,
           closeCode: code,
         });
     if (code === POLICY || code === 1009 || code === 1003 || code === 1007) {
@@ -700,7 +704,7 @@ export class Connection<Input = any, Output = any> implements RealtimeConnection
     if (this.tokenFetch) return this.tokenFetch;
     const provider = this.tokenProvider;
     if (!provider) return Promise.resolve(undefined);
-    const app = `${this.endpoint.appId}${this.endpoint.path}`;
+    const app = this.endpoint.endpointPath;
     const fetching = (async () => {
       try {
         const value = await provider(app);

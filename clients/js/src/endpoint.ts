@@ -6,48 +6,77 @@ import { ConfigurationError } from "./errors.js";
 
 const NAMESPACES = ["workflows", "comfy"];
 const DEFAULT_PATH = "/realtime";
+const SEGMENT = /^[A-Za-z0-9._~-]+$/;
+const LEGACY_ID = /^([0-9]+)-([a-zA-Z0-9-]+)$/;
 
-/** An app id taken apart: `owner/alias`, the path to dial, the alias tokens are minted for. */
+/** An app id taken apart, as the runner (and warmwire's Python client) reads it. */
 export interface Endpoint {
-  /** `owner/alias` (or `namespace/owner/alias`), plus any path the id carried. */
+  /** `owner/alias` (or `namespace/owner/alias`). */
   readonly appId: string;
+  /** What tokens are minted for (`allowed_apps`). */
   readonly alias: string;
-  /** The path after the app id, `/realtime` unless the id or the `path` option says otherwise. */
-  readonly path: string;
+  /** The request path on the runner: `/owner/alias[/sub]/realtime`. */
+  readonly urlPath: string;
+  /** The same without its leading slash: what token providers receive. */
+  readonly endpointPath: string;
 }
 
-/** Parse `app` (`owner/alias[/path]`, or the legacy `123-alias`) and apply `path`. */
-export function parseEndpoint(app: string, path?: string): Endpoint {
-  if (typeof app !== "string" || app.trim() === "") {
-    throw new ConfigurationError("the app id is empty: pass one like 'acme/stylize'");
+// "." and ".." would be resolved away by URL normalisation and land on another app's path.
+const isSegment = (text: string): boolean => SEGMENT.test(text) && text !== "." && text !== "..";
+
+function badId(app: string): ConfigurationError {
+  return new ConfigurationError(
+    `invalid app id ${JSON.stringify(app)}: use 'owner/alias' (optionally followed by '/sub/path'), ` +
+      "'workflows/owner/alias', 'comfy/owner/alias', or the legacy '123-alias'",
+  );
+}
+
+/** `path` with one leading and no trailing slash; its segments checked. */
+export function normalizePath(path: string): string {
+  const stripped = path.replace(/^\/+|\/+$/g, "");
+  if (!stripped) {
+    throw new ConfigurationError(`invalid path ${JSON.stringify(path)}: give one such as '/realtime'`);
   }
-  let id = app.replace(/^\/+|\/+$/g, "");
-  if (!id.includes("/")) {
-    const legacy = /^([0-9]+)-([a-zA-Z0-9-]+)$/.exec(id);
-    if (!legacy) {
+  for (const segment of stripped.split("/")) {
+    if (!isSegment(segment)) {
       throw new ConfigurationError(
-        `invalid app id ${JSON.stringify(app)}: write it as 'owner/alias' (e.g. 'acme/stylize')`,
+        `invalid path ${JSON.stringify(path)}: segment ${JSON.stringify(segment)} may only use letters, digits and '._~-' (and may not be '.' or '..')`,
       );
     }
-    id = `${legacy[1]}/${legacy[2]}`;
   }
-  const parts = id.split("/");
-  const aliasIndex = NAMESPACES.includes(parts[0] ?? "") ? 2 : 1;
-  const alias = parts[aliasIndex];
-  if (!alias || parts.some((part) => part === "")) {
-    throw new ConfigurationError(
-      `invalid app id ${JSON.stringify(app)}: write it as 'owner/alias' (e.g. 'acme/stylize')`,
-    );
+  return `/${stripped}`;
+}
+
+/**
+ * Parse `app` (`owner/alias[/sub/path]`, `workflows/owner/alias`, `comfy/owner/alias`, or
+ * the legacy `123-alias`) with the endpoint `path` (default `/realtime`; an id may already
+ * end with it, as in `acme/stylize/realtime`).
+ */
+export function parseEndpoint(app: string, path?: string): Endpoint {
+  if (typeof app !== "string") throw badId(String(app));
+  const normPath = normalizePath(path ?? DEFAULT_PATH);
+  const text = app.trim().replace(/^\/+|\/+$/g, "");
+  let parts = text ? text.split("/") : [];
+  if (parts.length === 1) {
+    const legacy = LEGACY_ID.exec(parts[0] ?? "");
+    if (!legacy) throw badId(app);
+    parts = [legacy[1] as string, legacy[2] as string];
   }
-  let resolvedPath: string;
-  if (path) {
-    resolvedPath = `/${path.replace(/^\/+/, "")}`;
-  } else if (id.endsWith(DEFAULT_PATH) && parts.length > aliasIndex + 1) {
-    resolvedPath = "";
-  } else {
-    resolvedPath = DEFAULT_PATH;
+  let namespace: string | undefined;
+  if (parts.length > 0 && NAMESPACES.includes(parts[0] as string)) {
+    namespace = parts[0];
+    parts = parts.slice(1);
   }
-  return { appId: id, alias, path: resolvedPath };
+  if (parts.length < 2 || !parts.every(isSegment)) throw badId(app);
+  const [owner, alias, ...rest] = parts as [string, string, ...string[]];
+  const pathParts = normPath.slice(1).split("/");
+  let sub = rest;
+  if (rest.slice(-pathParts.length).join("/") === pathParts.join("/")) {
+    sub = rest.slice(0, rest.length - pathParts.length);
+  }
+  const appId = `${namespace ? `${namespace}/` : ""}${owner}/${alias}`;
+  const urlPath = `/${appId}${sub.length ? `/${sub.join("/")}` : ""}${normPath}`;
+  return { appId, alias, urlPath, endpointPath: urlPath.slice(1) };
 }
 
 /** The runner's base URL as `ws:`/`wss:`, without a trailing slash; `http(s):` is accepted. */
@@ -106,7 +135,7 @@ export function connectionUrl(
   if (token !== undefined) query.set("fal_jwt_token", token);
   if (maxBuffering !== undefined) query.set("max_buffering", String(maxBuffering));
   const search = query.toString();
-  return `${base}/${endpoint.appId}${endpoint.path}${search ? `?${search}` : ""}`;
+  return `${base}${endpoint.urlPath}${search ? `?${search}` : ""}`;
 }
 
 /** The URL without its token, for logs and `onOpen`. */

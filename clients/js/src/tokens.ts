@@ -3,7 +3,7 @@
  * holds an API key.
  */
 import { ConfigurationError } from "./errors.js";
-import { httpBase } from "./endpoint.js";
+import { httpBase, parseEndpoint } from "./endpoint.js";
 
 /**
  * Returns a short-lived token for `app` (`owner/alias/path`, as `@fal-ai/client` passes it).
@@ -78,7 +78,7 @@ export function keyTokenProvider(options: KeyTokenProviderOptions): TokenProvide
   const expiration = options.expirationSeconds ?? 120;
   const doFetch = options.fetch ?? fetch;
   return async (app: string) => {
-    const alias = app.split("/")[NAMESPACE_ALIAS.test(app) ? 2 : 1] ?? app;
+    const alias = parseEndpoint(app).alias;
     const response = await doFetch(endpoint, {
       method: "POST",
       headers: { authorization: `Key ${options.credentials}`, "content-type": "application/json" },
@@ -98,5 +98,3 @@ export function keyTokenProvider(options: KeyTokenProviderOptions): TokenProvide
     return token;
   };
 }
-
-const NAMESPACE_ALIAS = /^(workflows|comfy)\//;

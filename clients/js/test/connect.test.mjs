@@ -190,7 +190,7 @@ test("bad options throw before any network I/O, saying what to do", () => {
       return true;
     });
   }
-  assert.throws(() => realtime.connect("stylize", base), /write it as 'owner\/alias'/);
+  assert.throws(() => realtime.connect("stylize", base), /use 'owner\/alias'/);
 });
 
 test("credentials: server-side code mints its tokens at the runner with an API key", async () => {
