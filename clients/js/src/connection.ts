@@ -744,14 +744,17 @@ export class Connection<Input = any, Output = any> implements RealtimeConnection
     this.safely(() => this.options.onError?.(error));
   }
 
-  /** A callback's exception must not break the connection. */
+  /**
+   * A callback's exception must not break the connection: it is reported as an event
+   * handler's would be (the browser's reportError; console.error where there is none).
+   */
   private safely(callback: () => void): void {
     try {
       callback();
     } catch (error) {
-      setTimeout(() => {
-        throw error;
-      });
+      const reportError = (globalThis as { reportError?: (error: unknown) => void }).reportError;
+      if (typeof reportError === "function") reportError(error);
+      else console.error("@warmwire/client: a callback threw", error);
     }
   }
 

@@ -203,3 +203,32 @@ test("credentials: server-side code mints its tokens at the runner with an API k
   assert.equal(seen.results[0].served_by, "warmwire");
   conn.close();
 });
+
+test("a callback that throws does not break the connection", async () => {
+  const seen = new Recorder();
+  const logged = [];
+  const consoleError = console.error;
+  console.error = (...args) => logged.push(args);
+  try {
+    const callbacks = seen.callbacks();
+    const conn = realtime.connect(APP, options(seen, {
+      throttleInterval: 0,
+      onResult: (result) => {
+        callbacks.onResult(result);
+        if (result.n === 1) throw new Error("a bug in the page");
+      },
+    }));
+    conn.send({ n: 1 });
+    await seen.until(() => seen.results.length === 1, "the first result");
+    conn.send({ n: 2 });
+    await seen.until(() => seen.results.length === 2, "the second result");
+    assert.equal(seen.opens.length, 1);
+    assert.deepEqual(seen.errors, []);
+    conn.close();
+  } finally {
+    console.error = consoleError;
+  }
+  const reported = typeof globalThis.reportError === "function" ? 0 : 1;
+  assert.equal(logged.length, reported);
+  if (reported) assert.match(String(logged[0][1]), /a bug in the page/);
+});
