@@ -20,7 +20,7 @@ export async function resolveWebSocket(given: WebSocketClass | undefined): Promi
       default?: WebSocketClass;
     };
     const found = module.WebSocket ?? module.default;
-    if (typeof found === "function") return found;
+    if (typeof found === "function") return withFetchMode(found as WsClass);
   } catch {
     // Not installed: say what to do below.
   }
@@ -28,4 +28,20 @@ export async function resolveWebSocket(given: WebSocketClass | undefined): Promi
     "this runtime has no WebSocket: on Node 20 run node --experimental-websocket, " +
       "or npm install ws, or pass one: connect(app, { WebSocket, ... })",
   );
+}
+
+type WsClass = new (url: string, protocols?: string | string[], options?: object) => WebSocket;
+
+/**
+ * `ws` with the header a fetch-based WebSocket sends (`Sec-Fetch-Mode: websocket`), which
+ * tells the runner this client, like a browser, cannot read an HTTP refusal: it then
+ * reports a refusal after the upgrade (an x-fal-error and a 4000+status close), whose
+ * reason the client can pass on.
+ */
+function withFetchMode(Ws: WsClass): WebSocketClass {
+  return class extends Ws {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols, { headers: { "sec-fetch-mode": "websocket" } });
+    }
+  };
 }

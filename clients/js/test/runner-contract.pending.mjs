@@ -3,8 +3,10 @@
 // test/*.test.mjs.  The contract:
 //   - {"type":"x-fal-message","action":"cold_start","cold_start":SECONDS} first in the first
 //     session a freshly started runner serves, when the endpoint emits timings;
-//   - 4xx refusals (unknown app or path, bad max_buffering, bad codec): the upgrade accepted,
-//     an x-fal-error {"error":"Not Found"|"Bad Request","reason":...}, then close 4000+status.
+//   - 4xx refusals (unknown app or path, bad max_buffering): the upgrade accepted, an
+//     x-fal-error {"error":"Not Found"|"Bad Request","reason":...}, then close 4000+status.
+//     (An unknown codec is not refused: the runner answers without a subprotocol, and a
+//     WHATWG WebSocket fails such a handshake (1006); see the report of issue 18.)
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
@@ -50,10 +52,11 @@ for (const codec of ["msgpack", "json"]) {
     try {
       for (const [options, code, closeCode, reason] of [
         [{ path: "/no-such-path" }, "Not Found", 4404, /no realtime endpoint/],
-        [{ codec: { name: "no-such-codec", encode: JSON.stringify, decode: JSON.parse } }, "Bad Request", 4400, /codec/],
+        [{ app: "jsclient/no-such-app" }, "Not Found", 4404, /no realtime endpoint/],
       ]) {
         const seen = new Recorder();
-        const conn = realtime.connect(APP, { url: runner.url, codec, tokenProvider: () => mintToken(runner.httpUrl), ...options, ...seen.callbacks() });
+        const { app = APP, ...rest } = options;
+        const conn = realtime.connect(app, { url: runner.url, codec, tokenProvider: () => mintToken(runner.httpUrl), ...rest, ...seen.callbacks() });
         conn.send({ n: 1 });
         await seen.until(() => seen.errors.length === 1 && conn.state === "refused", "the refusal");
         const [error] = seen.errors;
@@ -84,6 +87,26 @@ test("open(): a refusal is thrown by the first read", async () => {
     const conn = await realtime.open(APP, { url: runner.url, path: "/no-such-path", tokenProvider: () => mintToken(runner.httpUrl) });
     await assert.rejects(conn.recv(), (error) => error instanceof RefusedError && /no realtime endpoint/.test(error.reason));
     assert.equal(await conn.recv(), undefined);
+  } finally {
+    await runner.stop();
+  }
+});
+
+test("with the ws package too (Node without a global WebSocket), the refusal's reason arrives", async () => {
+  const runner = await startRunner({ keys });
+  try {
+    const { spawnSync } = await import("node:child_process");
+    const script = `
+      const { realtime } = await import(${JSON.stringify(new URL("../dist/index.js", import.meta.url).href)});
+      const conn = await realtime.open(${JSON.stringify(APP)}, { url: ${JSON.stringify(runner.url)}, path: "/no-such-path", tokenProvider: () => ${JSON.stringify(await mintToken(runner.httpUrl))} });
+      try { await conn.recv(); console.log("no error"); } catch (error) { console.log(JSON.stringify({ name: error.name, code: error.code, closeCode: error.closeCode, reason: error.reason })); }
+    `;
+    const run = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 60_000 });
+    assert.equal(run.status, 0, run.stderr);
+    const seen = JSON.parse(run.stdout);
+    assert.equal(seen.name, "RefusedError");
+    assert.equal(seen.closeCode, 4404);
+    assert.match(seen.reason, /no realtime endpoint/);
   } finally {
     await runner.stop();
   }
