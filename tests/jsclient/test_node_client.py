@@ -3,7 +3,8 @@
 The Node test runner (``node --test``) runs ``clients/js/test/*.test.mjs``; each file starts
 its own ``warmwire serve apps:JsClientEcho`` (``apps.py``, beside this file) with
 ``python -m warmwire.cli``, this interpreter, and talks to it with the built package
-(``clients/js/dist``): lazy connect, keep-latest throttling, tokens and their refresh,
+(``clients/js/dist``), under asyncio (and for the connection and reconnect files, trio
+too): lazy connect, keep-latest throttling, tokens and their refresh,
 Unauthorized, reconnects after a runner killed mid-stream, x-fal-error codes, TIMEOUT, the
 codec as subprotocol, with msgpack and JSON; the ``await``/``for await`` form; the
 ``npm pack`` tarball installed into a throwaway project; the ``ws`` fallback.
@@ -27,6 +28,8 @@ ROOT = HERE.parents[1]
 CLIENT = ROOT / "clients" / "js"
 SETUP = "jsclient-setup"
 NODE_TESTS = sorted(p.name for p in (CLIENT / "test").glob("*.test.mjs"))
+BOTH_BACKENDS = ("connect.test.mjs", "reconnect.test.mjs")
+"""The files that also run against a trio runner (the others' runner is incidental)."""
 TIMEOUT = 240.0
 """Upper bound for one Node test file (the token refresh waits out real 10 s tokens)."""
 
@@ -48,8 +51,11 @@ def test_the_node_tests_are_found() -> None:
 
 
 @pytest.mark.timeout(TIMEOUT + 30)
-@pytest.mark.parametrize("name", NODE_TESTS)
-def test_node_client(name: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "backend"),
+    [(name, "asyncio") for name in NODE_TESTS] + [(name, "trio") for name in BOTH_BACKENDS],
+)
+def test_node_client(name: str, backend: str) -> None:
     require(
         (CLIENT / "dist" / "index.js").is_file()
         and (CLIENT / "node_modules" / "@msgpack" / "msgpack").is_dir(),
@@ -60,6 +66,7 @@ def test_node_client(name: str) -> None:
         **os.environ,
         "PYTHON": sys.executable,
         "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(HERE)]),
+        "WARMWIRE_BACKEND": backend,
     }
     for variable in ("WARMWIRE_KEY", "WARMWIRE_KEYS", "WARMWIRE_URL"):
         env.pop(variable, None)

@@ -5,6 +5,7 @@
 //   PYTHON=.venv/bin/python PYTHONPATH=src:tests/jsclient npm test --prefix clients/js):
 //   PYTHON      the interpreter with warmwire installed (default: python3)
 //   PYTHONPATH  must reach warmwire's sources and tests/jsclient (the test app)
+//   WARMWIRE_BACKEND  the runner's event loop, asyncio (default) or trio
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -56,6 +57,7 @@ export async function startRunner({ keys, port = 0, apps = ["apps:JsClientEcho"]
     "--signing-key", keys.signingKey,
     "--key-file", keys.keyFile,
     "--log-level", "warning",
+    "--backend", process.env.WARMWIRE_BACKEND || "asyncio",
   ];
   const child = spawn(PYTHON, args, {
     env: { ...process.env, PYTHONUNBUFFERED: "1", WARMWIRE_KEY: "", WARMWIRE_URL: "" },
