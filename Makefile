@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo web test docs docs-serve docs-screenshot lint typecheck layers unit interop-setup web-setup scale-setup venv clean bench bench-scale conformance cluster soak fuzz bench-flood bench-instructions bench-stream
+.PHONY: demo web test docs docs-serve docs-screenshot lint typecheck layers unit interop-setup web-setup jsclient-setup scale-setup venv clean bench bench-scale conformance cluster soak fuzz bench-flood bench-instructions bench-stream
 
 demo: $(STAMP)
 	$(BIN)/warmwire demo
@@ -63,7 +63,7 @@ typecheck: $(STAMP)
 layers: $(STAMP)
 	$(BIN)/lint-imports --no-cache
 
-unit: $(STAMP) interop-setup web-setup scale-setup
+unit: $(STAMP) interop-setup web-setup jsclient-setup scale-setup
 	$(BIN)/pytest
 
 # What tests/scale needs: nginx (apt-get install when missing and root).
@@ -73,6 +73,10 @@ scale-setup:
 # What tests/web needs: the page's npm packages and bundle, and Chromium to open it.
 web-setup:
 	bash web/setup.sh --chromium
+
+# What tests/jsclient needs: warmwire's JavaScript client (clients/js), its npm packages and build.
+jsclient-setup:
+	bash clients/js/setup.sh
 
 # The peers tests/interop drives: Chromium, the npm packages, the fal runtime's venv.
 interop-setup:

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # What the camera page (`warmwire demo --web`, `make web`) needs, set up idempotently:
+#   - warmwire's JavaScript client, which the page bundles (clients/js/setup.sh: its npm
+#     packages and its build);
 #   - the npm packages pinned by web/package-lock.json (npm ci, only when the lockfile changed);
 #   - the page's JavaScript bundle, src/warmwire/web/static/app.js (esbuild; rebuilt when
 #     missing or older than its sources);
@@ -32,6 +34,8 @@ fi
 if ! ldconfig -p | grep -q 'libGL\.so\.1 '; then apt_install libgl1; fi
 if ! ldconfig -p | grep -q 'libglib-2\.0\.so\.0 '; then apt_install libglib2.0-0; fi
 
+bash ../clients/js/setup.sh
+
 stamp=node_modules/.warmwire-package-lock.json
 if ! cmp -s package-lock.json "$stamp"; then
   npm ci --no-audit --no-fund --loglevel=error
@@ -39,7 +43,7 @@ if ! cmp -s package-lock.json "$stamp"; then
 fi
 
 bundle=../src/warmwire/web/static/app.js
-if [ ! -f "$bundle" ] || [ -n "$(find src build.mjs package-lock.json -newer "$bundle" -print -quit)" ]; then
+if [ ! -f "$bundle" ] || [ -n "$(find src build.mjs package-lock.json ../clients/js/dist -newer "$bundle" -print -quit)" ]; then
   npm run --silent build
 fi
 

@@ -8,10 +8,12 @@ playwright-core: a fake camera playing a clip of a face
 shows.  Then a second browser with no camera at all, where the page must fall
 back to its synthetic scene and say so.
 
-What is checked: results are drawn and the figures move; the model finds the
-face; a bad frame (not an image, a truncated JPEG) shows INVALID_INPUT on the
-page and the stream goes on; the codec switch works both ways; the backlog
-stays bounded; p50/p95 round trips measured in the browser.
+What is checked: the page streams through warmwire's own client (clients/js), its
+tokens from the page's backend route, the browser's WebSocket left as it is;
+results are drawn and the figures move; the model finds the face; a bad frame (not
+an image, a truncated JPEG) shows INVALID_INPUT on the page and the stream goes on;
+the codec switch works both ways; the backlog stays bounded; p50/p95 round trips
+measured in the browser; a path the runner does not serve shows why.
 
 The screenshot goes to the test's temporary directory;
 ``WARMWIRE_UPDATE_DOCS=1`` also writes it to ``docs/camera.png`` and the
@@ -130,6 +132,10 @@ def test_camera_frames_come_back_drawn_and_the_figures_move(report: dict[str, An
     assert first["p50"] > 0
     assert first["fpsOut"] > 0
     assert first["coldStartMs"] > 0
+    # warmwire's own client, with tokens from the page's backend, no global replaced.
+    assert first["nativeWebSocket"] is True
+    assert any("from /api/token" in event for event in first["events"]), first["events"]
+    assert any("subprotocol msgpack" in event for event in first["events"]), first["events"]
     assert second["results"] >= first["results"] + 30
     assert second["drawn"] > first["drawn"]
     assert second["p50"] is not None
@@ -209,3 +215,15 @@ def test_without_a_camera_the_page_says_so_and_streams_a_synthetic_scene(
     assert "No camera" in seen["sourceNote"] or "refused" in seen["sourceNote"]
     assert seen["results"] >= 30
     assert seen["faces"] >= 1
+
+
+def test_a_refused_connection_shows_why_on_the_page(report: dict[str, Any]) -> None:
+    seen = step(report, "refused")
+    assert seen["errorVisible"]
+    # The runner's reason, read after the upgrade (a browser cannot read an HTTP refusal).
+    assert seen["code"] == "Not Found", seen
+    assert "no realtime endpoint" in seen["lastError"], seen["lastError"]
+    assert "/warmwire/faces/no-such-path" in seen["lastError"], seen["lastError"]
+    assert seen["results"] == 0
+    assert seen["state"] == "error"
+    assert not [line for line in report["refusedConsole"] if "pageerror" in line]

@@ -1,18 +1,14 @@
 // The camera page of `warmwire demo --web`.
 //
 // Camera frames (or a synthetic animated scene when there is no camera) go to the
-// warmwire/faces app through the official @fal-ai/client: fal.realtime.connect
-// with a tokenProvider that asks this page's backend (/api/token) for a
-// short-lived token, so no API key ever reaches the browser.  Results are drawn
-// next to the input, with live figures: round trip p50/p95, frames per second
-// in and out, frames dropped, the model's time and the runner's cold start.
-//
-// The client dials wss://fal.run/... by design.  The one thing this page replaces
-// is the global WebSocket: a subclass that sends that URL's path and query to
-// the local runner instead, and offers the codec chosen on the page as the
-// WebSocket subprotocol (the client has no option for it), so results come back
-// in the same codec the frames went out in.
-import { fal } from "@fal-ai/client";
+// warmwire/faces app through warmwire's own client (clients/js, @warmwire/client):
+// realtime.connect with the runner's URL and a tokenProvider that asks this page's
+// backend (/api/token) for a short-lived token, so no API key ever reaches the browser.
+// The codec picked on the page is offered to the runner as the WebSocket subprotocol.
+// Results are drawn next to the input, with live figures: round trip p50/p95, frames
+// per second in and out, frames dropped, the model's time and the runner's cold start.
+// Nothing global is replaced.
+import { realtime } from "@warmwire/client";
 
 const CAMERA_FPS = 30;
 const MAX_WIDTH = 640;
@@ -45,32 +41,10 @@ const state = {
   maxInFlight: 0,
   errors: 0,
   lastFrame: null, // the last JPEG/WebP bytes sent, for the "truncated" bad frame
-  holdUntil: 0,
   verdictDue: 0, // while a bad frame awaits the runner's answer, no newer frame is sent
   negotiated: "",
   live: false,
 };
-
-// --- the one replacement: the WebSocket the client dials --------------------------------
-
-function installRunnerRedirect(runnerBase) {
-  const Native = window.WebSocket;
-  class RunnerWebSocket extends Native {
-    constructor(url, protocols) {
-      const requested = new URL(String(url));
-      const target =
-        requested.host === "fal.run"
-          ? `${runnerBase}${requested.pathname}${requested.search}`
-          : String(url);
-      super(target, protocols ?? [state.codec]);
-      this.addEventListener("open", () => {
-        const shown = target.replace(/fal_jwt_token=[^&]+&?/, "").replace(/\?$/, "");
-        onSocketOpen(this.protocol, shown);
-      });
-    }
-  }
-  window.WebSocket = RunnerWebSocket;
-}
 
 // --- connection --------------------------------------------------------------------------
 
@@ -86,20 +60,10 @@ async function tokenProvider(app) {
   return body.token;
 }
 
-// JSON cannot carry bytes: in JSON mode frames travel as data: URIs.  The client
-// may call its encoder twice on the first message (once when queued, once on
-// open), so this one leaves an already encoded message alone.
-const encodeJson = (input) => (typeof input === "string" ? input : JSON.stringify(input));
-
-// Switching codec or throttle means a new connection.  The client's throttle may
-// still hold the last frame for up to one interval, and sending it after close()
-// would reopen the old connection: pause the camera for one interval first.
-async function reconnect(why, change = () => {}) {
+// Switching codec or throttle means a new connection: close() drops whatever the old
+// one's throttle still held, and frames from then on go to the new one.
+function reconnect(why, change = () => {}) {
   addEvent(`${why}: reconnecting`);
-  const interval = state.throttle;
-  state.holdUntil = performance.now() + interval + 1000 / CAMERA_FPS;
-  // Timers fire in deadline order: by this one, the throttle's own timer has fired.
-  await new Promise((resolve) => setTimeout(resolve, interval + 1));
   change();
   connect();
 }
@@ -113,20 +77,37 @@ function connect() {
   state.live = false;
   showCodec();
   setStatus("connecting", `connecting (${state.codec})…`);
-  state.connection = fal.realtime.connect(state.config.app, {
-    connectionKey: `warmwire-faces-${generation}`,
+  const params = new URLSearchParams(location.search);
+  state.connection = realtime.connect(state.config.app, {
+    url: state.config.runner,
+    // ?path=/elsewhere dials a path the runner does not serve: the page shows its refusal.
+    path: params.get("path") ?? undefined,
+    codec: state.codec, // msgpack binary frames, or JSON text frames with images as data: URIs
     throttleInterval: state.throttle,
     maxBuffering: state.config.max_buffering,
     tokenProvider,
     tokenExpirationSeconds: state.config.token_expiration,
-    encodeMessage: state.codec === "json" ? encodeJson : undefined,
+    onOpen: ({ protocol, url }) => {
+      if (generation === state.generation) onSocketOpen(protocol, url);
+    },
     onResult: (result) => {
       if (generation === state.generation) onResult(result);
     },
     onError: (error) => {
       if (generation === state.generation) onError(error);
     },
+    onColdStart: (seconds) => {
+      if (generation === state.generation) onColdStart(seconds);
+    },
+    onReconnect: ({ attempt, delayMs }) => {
+      if (generation === state.generation) addEvent(`reconnecting in ${delayMs} ms (attempt ${attempt})`);
+    },
   });
+}
+
+function onColdStart(seconds) {
+  setFigure("#fig-cold", seconds * 1000, fmt(seconds * 1000, 0));
+  addEvent(`the runner reports its cold start: ${fmt(seconds * 1000, 0)} ms in setup()`, "ok");
 }
 
 function onSocketOpen(protocol, url) {
@@ -160,9 +141,11 @@ function onResult(result) {
 }
 
 function onError(error) {
-  const body = error.body ?? {};
-  const code = body.error ?? (error.status >= 1000 ? `closed ${error.status}` : "error");
-  const reason = body.reason ?? error.message ?? String(error);
+  // error.code: the runner's x-fal-error code (INVALID_INPUT, ...), "Unauthorized", a
+  // refusal's ("Not Found", ...), or the client's own (CONNECTION_CLOSED, ...).
+  const code = error.code ?? "error";
+  const reason = error.reason ?? error.message ?? String(error);
+  const session = error.body?.type === "x-fal-error" && error.closeCode === undefined;
   state.errors += 1;
   state.verdictDue = 0;
   const box = $("#last-error");
@@ -172,8 +155,14 @@ function onError(error) {
   box.dataset.code = code;
   box.dataset.count = String(state.errors);
   addEvent(`${code}: ${reason}`, "bad");
-  if (body.type !== "x-fal-error") {
-    // The connection itself failed: the client reconnects, with a fresh token, on the next frame.
+  if (error.name === "RefusedError") {
+    // The runner refused this connection for good: the client does not retry.
+    state.live = false;
+    setStatus("error", "refused by the runner");
+    return;
+  }
+  if (!session) {
+    // The connection itself failed: the client reconnects (fresh token if refused).
     state.live = false;
     setStatus("error", "reconnecting…");
   }
@@ -193,7 +182,7 @@ async function pump() {
     // A frame clock, not a wait for something to happen: the camera delivers ~30 fps.
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, wait)));
     const now = performance.now();
-    if (now < state.holdUntil || now < state.verdictDue || !state.source) continue;
+    if (now < state.verdictDue || !state.source || state.connection?.state === "refused") continue;
     try {
       await sendFrame();
     } catch (error) {
@@ -210,7 +199,7 @@ async function sendFrame() {
   state.lastFrame = { bytes, mime: blob.type };
   const image = state.codec === "json" ? await toDataUri(blob) : bytes;
   const now = performance.now();
-  if (generation !== state.generation || now < state.holdUntil || now < state.verdictDue) return;
+  if (generation !== state.generation || now < state.verdictDue) return;
   const number = ++state.frameSeq;
   state.pending.set(number, now);
   state.sentTimes.push(now);
@@ -565,9 +554,8 @@ async function main() {
   setFigure("#fig-cold", config.cold_start_ms, fmt(config.cold_start_ms, 0));
   $("#about-app").textContent = `app ${config.app} (buffering ${config.max_buffering})`;
   $("#about-model").textContent = `model ${config.model}${config.mediapipe ? ` (mediapipe ${config.mediapipe})` : ""}, loaded in setup()`;
-  $("#about-client").textContent = `client @fal-ai/client ${__FAL_CLIENT_VERSION__} (fal.realtime.connect)`;
+  $("#about-client").textContent = `client @warmwire/client ${__CLIENT_VERSION__} (realtime.connect)`;
   $("#about-runner").textContent = `runner ${config.runner}`;
-  installRunnerRedirect(config.runner);
 
   bindSegmented("codec", "codec", () => reconnect(`codec ${state.codec}`));
   bindSegmented("mode", "mode", () => addEvent(`faces: ${state.mode}`));

@@ -41,15 +41,15 @@ async function launch(extraFlags) {
   });
 }
 
-async function openPage(browser) {
+async function openPage(browser, query = "", consoleErrors = report.console) {
   const page = await browser.newPage({ viewport: { width: 1360, height: 1000 } });
   page.on("console", (msg) => {
     if (msg.type() === "error") {
-      report.console.push(`${msg.type()}: ${msg.text()}`);
+      consoleErrors.push(`${msg.type()}: ${msg.text()}`);
     }
   });
-  page.on("pageerror", (error) => report.console.push(`pageerror: ${error}`));
-  await page.goto(url, { timeout: TIMEOUT });
+  page.on("pageerror", (error) => consoleErrors.push(`pageerror: ${error}`));
+  await page.goto(new URL(query, url).href, { timeout: TIMEOUT });
   return page;
 }
 
@@ -125,6 +125,10 @@ async function withCamera() {
       { timeout: TIMEOUT, polling: 50 },
     );
     const first = await figures(page);
+    // The page's own client, nothing global replaced: the WebSocket is the browser's.
+    first.nativeWebSocket = await page.evaluate(() =>
+      Function.prototype.toString.call(window.WebSocket).includes("[native code]"),
+    );
     step("streaming", first);
     await resultsReach(page, first.results + 30);
     const second = await figures(page);
@@ -198,6 +202,27 @@ async function withCamera() {
   }
 }
 
+async function refused() {
+  // A path the runner does not serve: the page must say why it cannot connect.
+  const browser = await launch([]);
+  try {
+    // The browser logs the refused handshake itself: kept apart from the page's own errors.
+    report.refusedConsole = [];
+    const page = await openPage(browser, "?source=synthetic&path=/no-such-path", report.refusedConsole);
+    await page.waitForFunction(
+      () => Number(document.getElementById("last-error").dataset.count ?? 0) >= 1,
+      null,
+      { timeout: TIMEOUT, polling: 50 },
+    );
+    const seen = await figures(page);
+    seen.code = await page.evaluate(() => document.getElementById("last-error").dataset.code);
+    seen.status = await page.evaluate(() => document.getElementById("status").textContent);
+    step("refused", seen);
+  } finally {
+    await browser.close();
+  }
+}
+
 async function withoutCamera() {
   // No fake camera, no auto-granted permission: getUserMedia fails as on a machine
   // without a camera, and the page falls back to its synthetic scene.
@@ -223,6 +248,7 @@ async function withoutCamera() {
 try {
   await withCamera();
   await withoutCamera();
+  await refused();
   report.ok = true;
 } catch (error) {
   report.ok = false;

@@ -1,0 +1,1 @@
+"""warmwire's own JavaScript client (clients/js): its Node tests against a real runner."""
