@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 import anyio
 import anyio.abc
 import anyio.to_thread
+import attrs
 
 from warmwire.core.errors import ConfigurationError
 from warmwire.core.events import BadRequest, HttpRequest, UpgradeRequest
@@ -50,7 +51,8 @@ class Runner:
     """Hosts realtime apps and serves connections handed to :meth:`handle`."""
 
     def __init__(self, apps: Iterable[App], config: RunnerConfig | None = None) -> None:
-        self.config = config or RunnerConfig()
+        apps = list(apps)
+        self.config = _with_session_limit(config or RunnerConfig(), apps)
         self.router = Router(apps)
         self.handlers = {path: Handler.of(route.handler) for path, route in self.router.routes()}
         for path, route in self.router.routes():
@@ -200,6 +202,15 @@ class Runner:
             ServerProtocol(max_message_size=self.config.max_message_size),
             close_timeout=self.config.close_timeout,
         )
+
+
+def _with_session_limit(config: RunnerConfig, apps: list[App]) -> RunnerConfig:
+    """``max_sessions`` defaults to what the apps declare (``max_multiplexing``, summed
+    when a runner hosts several); an explicit ``max_sessions`` wins."""
+    declared = [app.scaling.max_multiplexing for app in apps]
+    if config.max_sessions is not None or not declared or None in declared:
+        return config
+    return attrs.evolve(config, max_sessions=sum(m for m in declared if m is not None))
 
 
 def instantiate_apps(apps: Iterable[App | type[App]]) -> list[App]:

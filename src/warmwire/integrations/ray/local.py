@@ -1,0 +1,162 @@
+"""Start (or join) Ray for Serve on this machine, with HAProxy direct ingress if asked.
+
+Serve reads its HAProxy settings from the environment of the processes Ray
+starts, once: they are set here, in this process, before ``ray.init()`` starts
+a local Ray, which passes them on.  Joining a running cluster (``address``)
+takes that cluster's settings as they are.
+
+:func:`haproxy_environment` is what makes Serve's HAProxy mode fit warmwire:
+
+- ``RAY_SERVE_ENABLE_HA_PROXY=1``: HAProxy in front, each replica listening on
+  its own port, so a session's messages go client → HAProxy → replica, with no
+  Python proxy on the path.
+- ``RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S``: every replica added or removed, in
+  any app, reloads HAProxy; the old HAProxy process keeps the sessions it holds
+  until they end, or until this limit cuts them (Serve's default: 120 s, with a
+  1006 and no close frame).  warmwire raises it to a day
+  (:data:`HARD_STOP_AFTER_S`): one app scaling no longer cuts another's
+  sessions.  The cost is one old HAProxy process per reload while it still
+  holds a session.
+- ``RAY_SERVE_PORT_QUARANTINE_S``: Serve holds a retired replica's port out of
+  the pool for ``hard-stop-after`` + 30 s by default, so that an old HAProxy
+  process cannot send a new request to a port another app's replica took.  The
+  old processes hold only open WebSocket tunnels (already connected to their
+  replica) and idle keep-alive connections they close on reload, so warmwire
+  keeps Serve's usual 150 s rather than a day plus, which would exhaust the
+  replica port range.
+- The ports and files HAProxy and the fallback proxy use (admin socket, state
+  file, stats, metrics), when ``workdir``/``ports`` are given: Serve's fixed
+  defaults collide between two Ray instances on one machine (tests).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from warmwire.integrations.ray.builder import app as build_app
+from warmwire.integrations.ray.builder import application_name
+from warmwire.integrations.ray.deploy import route_prefix
+from warmwire.runner.app import App
+
+__all__ = [
+    "HARD_STOP_AFTER_S",
+    "PORT_QUARANTINE_S",
+    "environment",
+    "haproxy_environment",
+    "serving",
+]
+
+HARD_STOP_AFTER_S = 86_400
+"""How long an HAProxy process replaced by a reload keeps its open sessions."""
+PORT_QUARANTINE_S = 150.0
+"""How long a retired replica's port stays out of the pool (Serve's default for 120 s)."""
+
+
+def haproxy_environment(
+    *,
+    hard_stop_after_s: int = HARD_STOP_AFTER_S,
+    workdir: Path | None = None,
+    ports: Mapping[str, int] | None = None,
+) -> dict[str, str]:
+    """The environment that turns on Serve's HAProxy mode, set for warmwire's sessions.
+
+    ``workdir`` moves HAProxy's files (config, admin socket, state) out of the
+    shared ``/tmp/haproxy-serve``; ``ports`` sets ``fallback_http``,
+    ``fallback_grpc``, ``stats`` and ``metrics`` instead of Serve's fixed ones.
+    """
+    env = {
+        "RAY_SERVE_ENABLE_HA_PROXY": "1",
+        "RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S": str(int(hard_stop_after_s)),
+        "RAY_SERVE_PORT_QUARANTINE_S": str(PORT_QUARANTINE_S),
+    }
+    if workdir is not None:
+        env.update(
+            {
+                "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(workdir / "haproxy.cfg"),
+                "RAY_SERVE_HAPROXY_SOCKET_PATH": str(workdir / "admin.sock"),
+                "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(workdir),
+                "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(workdir / "server-state"),
+                "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": str(workdir / "metrics.sock"),
+            }
+        )
+    names = {
+        "fallback_http": "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT",
+        "fallback_grpc": "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT",
+        "stats": "RAY_SERVE_HAPROXY_STATS_PORT",
+        "metrics": "RAY_SERVE_HAPROXY_METRICS_PORT",
+    }
+    for key, port in (ports or {}).items():
+        if key not in names:
+            raise ValueError(f"unknown port {key!r}: one of {', '.join(sorted(names))}")
+        env[names[key]] = str(port)
+    return env
+
+
+@contextmanager
+def environment(env: Mapping[str, str]) -> Iterator[None]:
+    """Set ``env`` in this process (for the Ray it starts), then restore what was there."""
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
+def serving(
+    apps: Sequence[type[App]],
+    *,
+    builder_args: Mapping[str, Any],
+    address: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    haproxy: bool = True,
+    hard_stop_after_s: int = HARD_STOP_AFTER_S,
+    num_cpus: int | None = None,
+    extra_env: Mapping[str, str] | None = None,
+) -> Iterator[str]:
+    """Serve ``apps`` on Ray Serve behind one address, each at ``/{owner}/{alias}``;
+    yields the ``ws://`` base URL, and on exit deletes them (and stops the Ray it started).
+
+    Starts a local Ray (HAProxy mode unless ``haproxy=False``), or joins the
+    cluster at ``address`` with that cluster's own proxy settings.  Each app is
+    built by :func:`~warmwire.integrations.ray.builder.app` from
+    ``builder_args`` (credentials, deployment options), as a config file would.
+    """
+    import ray
+    from ray import serve
+
+    started_ray = address is None
+    env = dict(extra_env or {})
+    if haproxy and started_ray:
+        env.update(haproxy_environment(hard_stop_after_s=hard_stop_after_s))
+    with environment(env):
+        if started_ray:
+            ray.init(include_dashboard=False, num_cpus=num_cpus)
+        else:
+            ray.init(address=address)
+    names: list[str] = []
+    try:
+        serve.start(http_options={"host": host, "port": port})
+        for app_cls in apps:
+            args = {"app": f"{app_cls.__module__}:{app_cls.__qualname__}", **builder_args}
+            name = application_name(app_cls)
+            serve.run(build_app(args), name=name, route_prefix=route_prefix(app_cls))
+            names.append(name)
+        yield f"ws://{host}:{port}"
+    finally:
+        if started_ray:
+            serve.shutdown()  # type: ignore[no-untyped-call]
+        else:
+            for name in names:
+                serve.delete(name)
+        ray.shutdown()
