@@ -52,6 +52,7 @@ __all__ = [
 
 HARD_STOP_AFTER_S = 86_400
 """How long an HAProxy process replaced by a reload keeps its open sessions."""
+_MAX_WORKDIR = 97 - len("/") - 56 - len("/metrics.sock")
 PORT_QUARANTINE_S = 150.0
 """How long a retired replica's port stays out of the pool (Serve's default for 120 s)."""
 
@@ -74,6 +75,13 @@ def haproxy_environment(
         "RAY_SERVE_PORT_QUARANTINE_S": str(PORT_QUARANTINE_S),
     }
     if workdir is not None:
+        # Serve puts the files under workdir/<node id>/; HAProxy takes socket paths
+        # of at most 97 bytes: 40 for workdir.
+        if len(str(workdir)) > _MAX_WORKDIR:
+            raise ValueError(
+                f"HAProxy's socket paths would be too long under {workdir}: give a directory "
+                f"of at most {_MAX_WORKDIR} characters (e.g. tempfile.mkdtemp(dir='/tmp'))"
+            )
         env.update(
             {
                 "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(workdir / "haproxy.cfg"),
