@@ -140,17 +140,11 @@ def ray_serve(verify_key: Path, replicas: int = 2) -> Iterator[RayPaths]:
 
     from warmwire.examples.ray_scaling import SETUP_SECONDS
     from warmwire.integrations.ray import app as build_app
-    from warmwire.integrations.ray.local import environment, haproxy_environment
+    from warmwire.integrations.ray.local import environment, haproxy_environment, side_ports
 
     cluster = _load_cluster()
     workdir = Path(tempfile.mkdtemp(prefix="ww-", dir="/tmp"))  # short: HAProxy socket paths
-    fallback = cluster.free_port()
-    ports = {
-        "fallback_http": fallback,
-        "fallback_grpc": cluster.free_port(),
-        "stats": cluster.free_port(),
-        "metrics": cluster.free_port(),
-    }
+    ports = side_ports()
     env = haproxy_environment(workdir=workdir, ports=ports)
     # A retired replica drains 2 s (Serve's default in HAProxy mode: 30 s), so that the
     # cold-start samples need not wait long for zero replicas.
@@ -180,7 +174,7 @@ def ray_serve(verify_key: Path, replicas: int = 2) -> Iterator[RayPaths]:
             }
         )
         serve.run(warmup, name="warmup", route_prefix=f"/{WARMUP}")
-        yield RayPaths(f"ws://127.0.0.1:{port}", f"ws://127.0.0.1:{fallback}")
+        yield RayPaths(f"ws://127.0.0.1:{port}", f"ws://127.0.0.1:{ports['fallback_http']}")
     finally:
         with contextlib.suppress(Exception):
             serve.shutdown()

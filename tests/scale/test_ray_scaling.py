@@ -46,7 +46,7 @@ try:
     from ray import serve
 
     from warmwire.integrations.ray import app as build_app
-    from warmwire.integrations.ray.local import environment, haproxy_environment
+    from warmwire.integrations.ray.local import environment, haproxy_environment, side_ports
 except ImportError as missing:
     RAY_MISSING = missing
 
@@ -102,8 +102,7 @@ def platform() -> Iterator[Platform]:
     signing = generate_signing_key()
     verify_key = workdir / "signing.pem.pub"
     verify_key.write_bytes(public_pem(load_signing_key(signing).public_key()))
-    ports = {name: free_port() for name in ("fallback_http", "fallback_grpc", "stats", "metrics")}
-    env = haproxy_environment(workdir=workdir, ports=ports)
+    env = haproxy_environment(workdir=workdir, ports=side_ports())
     env["RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S"] = "2"
     with contextlib.ExitStack() as stack:
         stack.callback(shutil.rmtree, workdir, ignore_errors=True)

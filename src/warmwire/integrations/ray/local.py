@@ -25,13 +25,18 @@ takes that cluster's settings as they are.
   keeps Serve's usual 150 s rather than a day plus, which would exhaust the
   replica port range.
 - The ports and files HAProxy and the fallback proxy use (admin socket, state
-  file, stats, metrics), when ``workdir``/``ports`` are given: Serve's fixed
-  defaults collide between two Ray instances on one machine (tests).
+  file, stats, metrics), when ``workdir``/``ports`` are given (:func:`serving`
+  always gives them: a directory of its own, :func:`side_ports`): Serve's fixed
+  defaults collide between two Ray instances on one machine.
 """
 
 from __future__ import annotations
 
 import os
+import random
+import shutil
+import socket
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,6 +53,7 @@ __all__ = [
     "environment",
     "haproxy_environment",
     "serving",
+    "side_ports",
 ]
 
 HARD_STOP_AFTER_S = 86_400
@@ -145,8 +151,14 @@ def serving(
 
     started_ray = address is None
     env = dict(extra_env or {})
+    # HAProxy's files in a directory of this Ray's own, its side ports free ones:
+    # Serve's fixed defaults would collide with another local Ray.
+    workdir = Path(tempfile.mkdtemp(prefix="ww-", dir="/tmp"))
     if haproxy and started_ray:
-        env.update(haproxy_environment(hard_stop_after_s=hard_stop_after_s))
+        ports = side_ports()
+        env.update(
+            haproxy_environment(hard_stop_after_s=hard_stop_after_s, workdir=workdir, ports=ports)
+        )
     with environment(env):
         if started_ray:
             ray.init(include_dashboard=False, num_cpus=num_cpus)
@@ -168,3 +180,29 @@ def serving(
             for name in names:
                 serve.delete(name)
         ray.shutdown()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def side_ports() -> dict[str, int]:
+    """Free ports for HAProxy mode's side listeners (fallback proxy, stats, metrics).
+
+    Drawn from 20000-29999: below Serve's replica ports (30000-31000), above Ray's
+    worker ports (10002-19999) and outside the kernel's ephemeral range (32768+),
+    so that no process Ray starts takes one between this check and HAProxy's bind.
+    """
+    chosen: dict[str, int] = {}
+    rng = random.Random()
+    while len(chosen) < len(_SIDE_PORTS):
+        port = rng.randrange(20000, 30000)
+        if port in chosen.values():
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+        chosen[_SIDE_PORTS[len(chosen)]] = port
+    return chosen
+
+
+_SIDE_PORTS = ("fallback_http", "fallback_grpc", "stats", "metrics")
