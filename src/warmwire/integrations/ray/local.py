@@ -58,9 +58,10 @@ __all__ = [
 
 HARD_STOP_AFTER_S = 86_400
 """How long an HAProxy process replaced by a reload keeps its open sessions."""
-_MAX_WORKDIR = 97 - len("/") - 56 - len("/metrics.sock")
 PORT_QUARANTINE_S = 150.0
 """How long a retired replica's port stays out of the pool (Serve's default for 120 s)."""
+_MAX_WORKDIR = 97 - len("/") - 56 - len("/metrics.sock")
+"""HAProxy's socket paths (workdir/<56-character node id>/metrics.sock) fit in 97 bytes."""
 
 
 def haproxy_environment(
