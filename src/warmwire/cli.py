@@ -303,23 +303,31 @@ def _ray(args: argparse.Namespace) -> int:
         builder_args["jwks_url"] = args.jwks_url
     if args.insecure_no_auth:
         builder_args["insecure_no_auth"] = True
+    try:
+        from warmwire.integrations.ray.builder import serve_config
+        from warmwire.integrations.ray.local import HARD_STOP_AFTER_S, serving
+    except ImportError as exc:
+        raise UsageError(str(exc)) from None  # names the extra that installs Ray Serve
     if args.print_config:
         import yaml  # type: ignore[import-untyped]  # PyYAML comes with Ray
-
-        from warmwire.integrations.ray.builder import serve_config
 
         config = serve_config(apps, host=args.host, port=args.port, args=builder_args)
         print(yaml.safe_dump(config, sort_keys=False), end="")
         return EXIT_OK
     if not (args.verify_key or args.jwks_url):
-        check_auth_configured(RunnerConfig(insecure_no_auth=args.insecure_no_auth), args.host)
+        if not args.insecure_no_auth:
+            raise UsageError(
+                "no authentication is configured for the replicas: give them the token "
+                "service's public key with --verify-key PEM (create the pair with 'warmwire "
+                "keys generate') or --jwks-url URL; for local experiments only, "
+                "--insecure-no-auth --proxy python"
+            )
+        check_auth_configured(RunnerConfig(insecure_no_auth=True), args.host)
         if args.proxy == "haproxy" and args.address is None:
             raise UsageError(
                 "--insecure-no-auth serves loopback only, and in HAProxy mode Serve binds each "
                 "replica on all interfaces: pass --verify-key (or --jwks-url), or --proxy python"
             )
-    from warmwire.integrations.ray.local import HARD_STOP_AFTER_S, serving
-
     with serving(
         apps,
         builder_args=builder_args,

@@ -151,6 +151,9 @@ def test_the_builder_says_what_to_write(args: dict[str, Any], message: str) -> N
 
 
 def test_insecure_without_a_loopback_host_or_in_haproxy_mode_is_refused() -> None:
+    no_auth = run_cli("ray", "warmwire.examples.echo:Echo")
+    assert no_auth.returncode == 2
+    assert "--verify-key PEM" in no_auth.stderr
     haproxy = run_cli("ray", "warmwire.examples.echo:Echo", "--insecure-no-auth")
     assert haproxy.returncode == 2
     assert "binds each replica on all interfaces" in haproxy.stderr
