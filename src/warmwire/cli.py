@@ -328,6 +328,17 @@ def _ray(args: argparse.Namespace) -> int:
                 "--insecure-no-auth serves loopback only, and in HAProxy mode Serve binds each "
                 "replica on all interfaces: pass --verify-key (or --jwks-url), or --proxy python"
             )
+    if args.proxy == "haproxy":
+        for app_cls in apps:
+            if app_cls.scaling.max_multiplexing and not app_cls.scaling.concurrency_buffer:
+                print(
+                    f"note: {app_cls.__name__} declares max_multiplexing="
+                    f"{app_cls.scaling.max_multiplexing} without a concurrency_buffer: through "
+                    "HAProxy a session beyond it waits at a full replica and starts none; set "
+                    "concurrency_buffer=1, or use --proxy python (docs/scaling.md)",
+                    file=sys.stderr,
+                    flush=True,
+                )
     with serving(
         apps,
         builder_args=builder_args,

@@ -67,3 +67,5 @@ def test_warmwire_ray_serves_two_apps_from_zero_behind_one_address(tmp_path: Pat
             warmup_pid = conn.recv(timeout=30)["pid"]
     assert (tmp_path / f"teardown-{warmup_pid}").exists()  # deleted apps ran teardown()
     assert f"  ws://127.0.0.1:{port}/warmwire/warmup/realtime" in serving.output.seen
+    # Warmup declares max_multiplexing=4 and no buffer: HAProxy mode's caveat is named.
+    assert any("Warmup declares max_multiplexing=4" in line for line in serving.output.seen)
