@@ -259,10 +259,12 @@ def _add_ray(subparsers: Any) -> None:
     )
     ray.add_argument(
         "--proxy",
-        choices=["haproxy", "python"],
-        default="haproxy",
+        choices=["auto", "haproxy", "python"],
+        default="auto",
         help="haproxy: Serve's HAProxy direct ingress (the shortest path); python: Serve's "
-        "Python proxy on the message path. Applies to the Ray this command starts "
+        "Python proxy on the message path (it holds a session until a replica has a free "
+        "slot); auto: haproxy unless an app caps its sessions per runner (max_multiplexing), "
+        "which HAProxy cannot respect. Applies to the Ray this command starts "
         "(default %(default)s)",
     )
     ray.add_argument(
@@ -305,7 +307,7 @@ def _ray(args: argparse.Namespace) -> int:
         builder_args["insecure_no_auth"] = True
     try:
         from warmwire.integrations.ray.builder import serve_config
-        from warmwire.integrations.ray.local import HARD_STOP_AFTER_S, serving
+        from warmwire.integrations.ray.local import HARD_STOP_AFTER_S, choose_proxy, serving
     except ImportError as exc:
         raise UsageError(str(exc)) from None  # names the extra that installs Ray Serve
     if args.print_config:
@@ -323,29 +325,21 @@ def _ray(args: argparse.Namespace) -> int:
                 "--insecure-no-auth --proxy python"
             )
         check_auth_configured(RunnerConfig(insecure_no_auth=True), args.host)
-        if args.proxy == "haproxy" and args.address is None:
+        if args.proxy != "python" and args.address is None:
             raise UsageError(
                 "--insecure-no-auth serves loopback only, and in HAProxy mode Serve binds each "
                 "replica on all interfaces: pass --verify-key (or --jwks-url), or --proxy python"
             )
-    if args.proxy == "haproxy":
-        for app_cls in apps:
-            if app_cls.scaling.max_multiplexing and not app_cls.scaling.concurrency_buffer:
-                print(
-                    f"note: {app_cls.__name__} declares max_multiplexing="
-                    f"{app_cls.scaling.max_multiplexing} without a concurrency_buffer: through "
-                    "HAProxy a session beyond it waits at a full replica and starts none; set "
-                    "concurrency_buffer=1, or use --proxy python (docs/scaling.md)",
-                    file=sys.stderr,
-                    flush=True,
-                )
+    haproxy, note = choose_proxy(apps, args.proxy)
+    if note and args.address is None:
+        print(f"note: {note}", file=sys.stderr, flush=True)
     with serving(
         apps,
         builder_args=builder_args,
         address=args.address,
         host=args.host,
         port=args.port,
-        haproxy=args.proxy == "haproxy",
+        haproxy=haproxy,
         hard_stop_after_s=args.hard_stop_after or HARD_STOP_AFTER_S,
         num_cpus=args.num_cpus,
     ) as url:

@@ -32,7 +32,7 @@ try:
 
     from warmwire.integrations.ray import app as build_app
     from warmwire.integrations.ray import autoscaling_config, deployment
-    from warmwire.integrations.ray.local import haproxy_environment
+    from warmwire.integrations.ray.local import choose_proxy, haproxy_environment
     from warmwire.integrations.ray.scaling import SessionsPolicy
 except ImportError as missing:
     RAY_MISSING = missing
@@ -121,7 +121,8 @@ def test_print_config_is_a_serve_config_file_serve_accepts() -> None:
     }
     # What the builder makes of those args is the app, at the app's own scaling.
     built = build_app(apps["/warmwire/warmup"]["args"] | {"verify_key": __file__})
-    assert built._bound_deployment._deployment_config.max_ongoing_requests == 4
+    config = built._bound_deployment._deployment_config
+    assert config.autoscaling_config.max_replicas == Warmup.scaling.max_concurrency == 2
 
 
 def test_the_shipped_rayservice_config_is_one_serve_accepts() -> None:
@@ -175,6 +176,20 @@ def test_haproxy_environment_moves_files_and_ports_and_keeps_sessions() -> None:
         haproxy_environment(workdir=Path("/tmp") / ("x" * 60))
     with pytest.raises(ValueError, match="unknown port"):
         haproxy_environment(ports={"http": 1})
+
+
+def test_auto_proxy_is_haproxy_unless_an_app_caps_its_sessions_per_runner() -> None:
+    assert choose_proxy([Warmup, ReplicaEcho], "auto") == (True, None)
+    haproxy, note = choose_proxy([Warmup, Bursty], "auto")
+    assert not haproxy
+    assert note is not None
+    assert note.startswith("Bursty caps sessions per runner (max_multiplexing)")
+    assert "Python proxy" in note
+    haproxy, note = choose_proxy([Bursty], "haproxy")
+    assert haproxy
+    assert note is not None
+    assert "as asked" in note
+    assert choose_proxy([Bursty], "python") == (False, None)
 
 
 def test_warmup_declares_scale_to_zero() -> None:

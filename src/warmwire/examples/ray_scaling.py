@@ -2,7 +2,7 @@
 
 ``Warmup`` declares fal's scaling settings on the class: no runner while no
 session is open (``min_concurrency=0``), a runner stays warm 2 s after its last
-session (``keep_alive=2``), four sessions per runner (``max_multiplexing=4``).
+session (``keep_alive=2``), at most two runners (``max_concurrency=2``).
 Its ``setup()`` takes ``WARMWIRE_EXAMPLE_SETUP_SECONDS`` (default 1 s, a small
 model's load) and its ``teardown()`` writes ``teardown-<pid>`` into
 ``WARMWIRE_EXAMPLE_TEARDOWN_DIR`` when set: what ``tests/scale/test_ray_scaling.py``
@@ -29,7 +29,6 @@ class Warmup(
     min_concurrency=0,
     max_concurrency=2,
     keep_alive=2,
-    max_multiplexing=4,
 ):
     """Echoes each input with the pid of its runner and when that runner started."""
 

@@ -50,6 +50,7 @@ from warmwire.runner.app import App
 __all__ = [
     "HARD_STOP_AFTER_S",
     "PORT_QUARANTINE_S",
+    "choose_proxy",
     "environment",
     "haproxy_environment",
     "serving",
@@ -124,6 +125,34 @@ def environment(env: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def choose_proxy(apps: Sequence[type[App]], requested: str) -> tuple[bool, str | None]:
+    """Whether to serve ``apps`` through HAProxy for ``requested`` (``auto``, ``haproxy``
+    or ``python``), and a note saying why when an app caps its sessions per runner.
+
+    HAProxy can't respect ``max_multiplexing``: it balances by the connections it
+    holds, which each reload forgets, and a full replica queues what it is sent
+    without Serve counting it as demand (docs/scaling.md).  ``auto`` picks
+    Serve's Python proxy then, whose handle holds a session until a replica has
+    a free slot and starts one for it.
+    """
+    if requested not in ("auto", "haproxy", "python"):
+        raise ValueError(f"proxy must be auto, haproxy or python, not {requested!r}")
+    capped = [app.__name__ for app in apps if app.scaling.max_multiplexing is not None]
+    haproxy = requested == "haproxy" or (requested == "auto" and not capped)
+    if not capped or requested == "python":
+        return haproxy, None
+    chosen = (
+        "serving through HAProxy as asked"
+        if haproxy
+        else "serving through Serve's Python proxy (--proxy haproxy to override)"
+    )
+    note = (
+        f"{', '.join(capped)} caps sessions per runner (max_multiplexing), which Serve's "
+        f"HAProxy cannot respect: {chosen}; see docs/scaling.md"
+    )
+    return haproxy, note
 
 
 @contextmanager
