@@ -155,9 +155,6 @@ def ray_serve(verify_key: Path, replicas: int = 2) -> Iterator[RayPaths]:
     workdir = Path(tempfile.mkdtemp(prefix="ww-", dir="/tmp"))  # short: HAProxy socket paths
     ports = side_ports()
     env = haproxy_environment(workdir=workdir, ports=ports)
-    # A retired replica drains 2 s (Serve's default in HAProxy mode: 30 s), so that the
-    # cold-start samples need not wait long for zero replicas.
-    env["RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S"] = "2"
     with environment(env):
         ray.init(
             num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False

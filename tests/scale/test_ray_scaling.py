@@ -13,8 +13,8 @@ defaults).  Two apps, each built by the config-file builder
   marker file.
 
 The replicas verify real JWTs with the public key only; the test mints them.
-Replicas drain for 2 s when retired (Serve's default in HAProxy mode is 30 s, the
-time load balancers take to deregister a replica: here HAProxy reloads at once).
+Retired replicas keep accepting for 2 s before they drain (warmwire sets 5 s, Serve
+30 s: the time load balancers take to deregister a replica; HAProxy reloads at once).
 Marked ``scale``; about two minutes on 2 busy cores.
 """
 

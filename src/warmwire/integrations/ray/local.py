@@ -24,6 +24,13 @@ takes that cluster's settings as they are.
   replica) and idle keep-alive connections they close on reload, so warmwire
   keeps Serve's usual 150 s rather than a day plus, which would exhaust the
   replica port range.
+- ``RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S``: a retired replica keeps
+  accepting for this long, so that load balancers can deregister it, before it
+  drains and runs ``teardown()``; Serve's default is 30 s, which also comes out
+  of the ``graceful_shutdown_timeout_s`` budget ``teardown()`` runs in.  HAProxy
+  drops the replica at its reload, well under a second after Serve retires it,
+  and the old HAProxy processes hold only established sessions: warmwire sets
+  :data:`MIN_DRAINING_PERIOD_S`.
 - The ports and files HAProxy and the fallback proxy use (admin socket, state
   file, stats, metrics), when ``workdir``/``ports`` are given (:func:`serving`
   always gives them: a directory of its own, :func:`side_ports`): Serve's fixed
@@ -49,6 +56,7 @@ from warmwire.runner.app import App
 
 __all__ = [
     "HARD_STOP_AFTER_S",
+    "MIN_DRAINING_PERIOD_S",
     "PORT_QUARANTINE_S",
     "choose_proxy",
     "environment",
@@ -61,6 +69,8 @@ HARD_STOP_AFTER_S = 86_400
 """How long an HAProxy process replaced by a reload keeps its open sessions."""
 PORT_QUARANTINE_S = 150.0
 """How long a retired replica's port stays out of the pool (Serve's default for 120 s)."""
+MIN_DRAINING_PERIOD_S = 5.0
+"""How long a retired replica keeps accepting before it drains (Serve's default: 30 s)."""
 _MAX_WORKDIR = 97 - len("/") - 56 - len("/metrics.sock")
 """HAProxy's socket paths (workdir/<56-character node id>/metrics.sock) fit in 97 bytes."""
 
@@ -81,6 +91,7 @@ def haproxy_environment(
         "RAY_SERVE_ENABLE_HA_PROXY": "1",
         "RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S": str(int(hard_stop_after_s)),
         "RAY_SERVE_PORT_QUARANTINE_S": str(PORT_QUARANTINE_S),
+        "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": str(MIN_DRAINING_PERIOD_S),
     }
     if workdir is not None:
         # Serve puts the files under workdir/<node id>/; HAProxy takes socket paths
