@@ -51,8 +51,7 @@ class Runner:
     """Hosts realtime apps and serves connections handed to :meth:`handle`."""
 
     def __init__(self, apps: Iterable[App], config: RunnerConfig | None = None) -> None:
-        apps = list(apps)
-        self.config = _with_session_limit(config or RunnerConfig(), apps)
+        self.config = config or RunnerConfig()
         self.router = Router(apps)
         self.handlers = {path: Handler.of(route.handler) for path, route in self.router.routes()}
         for path, route in self.router.routes():
@@ -63,6 +62,7 @@ class Runner:
                     f"{type(route.app).__name__}.{route.method_name} ({path}) is a {mode.value} "
                     "handler: max_batch_size applies to unary handlers only; remove it"
                 )
+        self.config = _with_session_limit(self.config, self.router.apps)
         self.metrics = Metrics()
         self.clock: Callable[[], float] = _not_started
         """The serving loop's own clock, taken at :meth:`startup`: every deadline, timeout
