@@ -39,7 +39,9 @@ def test_warmwire_ray_serves_two_apps_from_zero_behind_one_address(tmp_path: Pat
     signing = generate_signing_key()
     verify_key = tmp_path / "signing.pem.pub"
     verify_key.write_bytes(public_pem(load_signing_key(signing).public_key()))
-    token = TokenIssuer(load_signing_key(signing)).mint("test", ["warmup", "replica-echo"], 600)
+    token = TokenIssuer(load_signing_key(signing)).mint(
+        "test", ["warmwire/warmup", "warmwire/replica-echo"], 600
+    )
     port = free_port()
     env = {**ENV, TEARDOWN_DIR: str(tmp_path)}  # reaches the replicas through Ray
     with start_runner(

@@ -67,7 +67,7 @@ class Platform:
     issuer: TokenIssuer
 
     def token(self) -> str:
-        return self.issuer.mint("test", ["replica-echo", "warmup"], 600)
+        return self.issuer.mint("test", [ECHO, WARMUP], 600)  # owner/alias
 
     def replicas(self, app: str) -> dict[str, int]:
         application = serve.status().applications[app]
