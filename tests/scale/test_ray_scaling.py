@@ -10,7 +10,10 @@ defaults).  Two apps, each built by the config-file builder
 - ``warmwire/replica-echo``: one replica, always on;
 - ``warmwire/warmup`` (:mod:`warmwire.examples.ray_scaling`): ``min_concurrency=0``,
   ``keep_alive=2``; its ``setup()`` takes 2 s and its ``teardown()`` leaves a
-  marker file.
+  marker file;
+- ``warmwire/pair``: the same, at two sessions per runner (``max_multiplexing=2``),
+  dialled through Serve's Python proxy (HAProxy can't respect that cap; the
+  Python proxy is HAProxy mode's fallback proxy, on its own port).
 
 The replicas verify real JWTs with the public key only; the test mints them.
 Retired replicas keep accepting for 2 s before they drain (warmwire sets 5 s, Serve
@@ -54,6 +57,7 @@ pytestmark = [pytest.mark.scale, pytest.mark.timeout(300)]
 
 ECHO = "warmwire/replica-echo"
 WARMUP = "warmwire/warmup"
+PAIR = "warmwire/pair"
 COLD_SETUP_SECONDS = 2.0
 """Warmup's setup(): longer than the short open timeout below, by construction."""
 
@@ -62,12 +66,14 @@ COLD_SETUP_SECONDS = 2.0
 class Platform:
     url: str
     """ws:// of HAProxy: the one address of every app."""
+    python_proxy: str
+    """ws:// of Serve's Python proxy (HAProxy mode's fallback proxy)."""
     workdir: Path
     """HAProxy's files (under <node id>/); Warmup's teardown markers."""
     issuer: TokenIssuer
 
     def token(self) -> str:
-        return self.issuer.mint("test", [ECHO, WARMUP], 600)  # owner/alias
+        return self.issuer.mint("test", [ECHO, WARMUP, PAIR], 600)  # owner/alias
 
     def replicas(self, app: str) -> dict[str, int]:
         application = serve.status().applications[app]
@@ -102,7 +108,8 @@ def platform() -> Iterator[Platform]:
     signing = generate_signing_key()
     verify_key = workdir / "signing.pem.pub"
     verify_key.write_bytes(public_pem(load_signing_key(signing).public_key()))
-    env = haproxy_environment(workdir=workdir, ports=side_ports())
+    ports = side_ports()
+    env = haproxy_environment(workdir=workdir, ports=ports)
     env["RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S"] = "2"
     with contextlib.ExitStack() as stack:
         stack.callback(shutil.rmtree, workdir, ignore_errors=True)
@@ -132,7 +139,20 @@ def platform() -> Iterator[Platform]:
             }
         )
         serve.run(warmup, name="warmup", route_prefix="/warmwire/warmup")
-        yield Platform(f"ws://127.0.0.1:{port}", workdir, TokenIssuer(load_signing_key(signing)))
+        pair = build_app(
+            {
+                "app": "warmwire.examples.ray_scaling:Pair",
+                "ray_actor_options": {"num_cpus": 0.25, "runtime_env": {"env_vars": replica_env}},
+                **common,
+            }
+        )
+        serve.run(pair, name="pair", route_prefix="/warmwire/pair")
+        yield Platform(
+            f"ws://127.0.0.1:{port}",
+            f"ws://127.0.0.1:{ports['fallback_http']}",
+            workdir,
+            TokenIssuer(load_signing_key(signing)),
+        )
 
 
 # Each check asks Ray's controller: not more often than every 100 ms.
@@ -223,6 +243,21 @@ def test_haproxy_session_outlives_another_apps_scale_up_and_down(platform: Platf
         assert live - holder
         for n in range(4, 14):
             round_trip(echo, n)
+
+
+def test_a_session_past_max_multiplexing_starts_and_gets_another_runner(
+    platform: Platform,
+) -> None:
+    token = platform.token()
+    opened = []
+    with contextlib.ExitStack() as sessions:
+        for n in range(3):  # two fill the first runner; the third waits for a second one
+            conn = sessions.enter_context(
+                warmwire.realtime(PAIR, url=platform.python_proxy, token=token, open_timeout=60)
+            )
+            opened.append(round_trip(conn, n)["pid"])
+        assert opened[0] == opened[1] != opened[2]
+        assert platform.replicas("pair") == {"RUNNING": 2}
 
 
 def test_replica_killed_mid_session_new_sessions_are_served(platform: Platform) -> None:

@@ -6,8 +6,10 @@ session (``keep_alive=2``), at most two runners (``max_concurrency=2``).
 Its ``setup()`` takes ``WARMWIRE_EXAMPLE_SETUP_SECONDS`` (default 1 s, a small
 model's load) and its ``teardown()`` writes ``teardown-<pid>`` into
 ``WARMWIRE_EXAMPLE_TEARDOWN_DIR`` when set: what ``tests/scale/test_ray_scaling.py``
-watches.  Try it with ``warmwire ray warmwire.examples.ray_scaling:Warmup
-warmwire.examples.ray_echo:ReplicaEcho --insecure-no-auth``.
+watches.  ``Pair`` is the same app capped at two sessions per runner
+(``max_multiplexing=2``): a third session starts a second runner.  Try them with
+``warmwire ray warmwire.examples.ray_scaling:Warmup
+warmwire.examples.ray_echo:ReplicaEcho --verify-key signing.pem.pub``.
 """
 
 from __future__ import annotations
@@ -46,3 +48,7 @@ class Warmup(
         where = os.environ.get(TEARDOWN_DIR)
         if where:
             (Path(where) / f"teardown-{os.getpid()}").write_text(f"{time.time()}\n")
+
+
+class Pair(Warmup, app_id="warmwire/pair", max_multiplexing=2):
+    """:class:`Warmup` with two sessions per runner at most."""
