@@ -111,9 +111,10 @@ CLUSTER_PORT ?= 8080
 cluster: $(STAMP) scale-setup
 	$(BIN)/python deploy/cluster.py --runners $(CLUSTER_RUNNERS) --port $(CLUSTER_PORT)
 
-# The scale-out figures (bench/scale.py): round trips direct vs nginx vs Ray Serve, and
-# sessions per second of 1 vs 2 runners behind nginx.  About 3 minutes; BENCH_SCALE_ARGS=
-# --quick is a smoke run, --write-docs updates the Measured section of docs/scaling.md.
+# The scale-out figures (bench/scale.py): round trips direct vs nginx vs Ray Serve's Python
+# proxy vs Ray Serve's HAProxy direct ingress (one run, interleaved), cold starts from zero,
+# and sessions per second through each path.  About 4 minutes; BENCH_SCALE_ARGS=--quick is
+# a smoke run, --write-docs updates the Measured section of docs/scaling.md.
 BENCH_SCALE_ARGS ?= --write-docs
 
 bench-scale: $(STAMP) scale-setup

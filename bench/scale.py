@@ -3,16 +3,25 @@
 One run measures, on 127.0.0.1:
 
 - **Round trips** (p50/p99, 32 B and 100 KB, msgpack, warmwire's async client on
-  asyncio) to the same app by three paths: straight to a runner, through nginx
-  (deploy/cluster.py: token service + 2 runners + nginx), and through Ray Serve's
-  proxy (2 replicas, :mod:`warmwire.integrations.ray`).  Rounds are interleaved:
-  each round runs one session of every path in a shuffled order, so machine noise
-  hits them alike.  Reported with the ratios to the direct path.
+  asyncio) to the same app by four paths: straight to a runner, through nginx
+  (deploy/cluster.py: token service + 2 runners + nginx), through Ray Serve's
+  Python proxy, and through Ray Serve's HAProxy direct ingress (2 replicas,
+  :mod:`warmwire.integrations.ray`).  Ray runs once, in HAProxy mode: its Python
+  proxy is the fallback proxy HAProxy mode keeps (the same ``ProxyActor`` as
+  Serve's default proxy), dialled on its own port.  Rounds are interleaved: each
+  round runs one session of every path in a shuffled order, so machine noise hits
+  them alike.  Reported with the ratios to the direct and the nginx paths.
+- **Cold start from zero**: ``warmwire/warmup`` (``min_concurrency=0``, a
+  ``setup()`` of 0 s here, so the figure is Ray's and Serve's part) is left to go
+  back to zero replicas, then one session is opened through HAProxy: the time to
+  its first result.  That session arrived while no replica was up, so HAProxy
+  sent it to the fallback Python proxy, where it stays: its round trips are
+  reported next to those of a session opened once the replica was warm.
 - **Sessions per second** accepted: worker processes (separate from this one)
   each keep ``concurrency`` clients busy opening a session (TCP, WebSocket upgrade,
   token verification), doing one 32 B round trip and closing, for a fixed window.
   Against one runner directly, nginx + 1 runner, nginx + 2 runners, and Ray Serve
-  with 2 replicas.
+  with 2 replicas through each of its proxies.
 
 Every path checks the same JWT, minted once by the cluster's token service; the
 runners and the replicas hold its public key only.  ``--write-docs`` replaces the
@@ -23,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import importlib.util
 import json
 import multiprocessing
@@ -47,6 +55,8 @@ from bench.stats import Summary, median, ratio, summarize
 ROOT = Path(__file__).resolve().parent.parent
 APP = "warmwire/replica-echo"
 APP_SPEC = "warmwire.examples.ray_echo:ReplicaEcho"
+WARMUP = "warmwire/warmup"
+WARMUP_SPEC = "warmwire.examples.ray_scaling:Warmup"
 DOCS = ROOT / "docs" / "scaling.md"
 BEGIN = "<!-- bench-scale:begin -->"
 END = "<!-- bench-scale:end -->"
@@ -61,6 +71,7 @@ class Settings:
     session_workers: int
     session_concurrency: int
     session_rounds: int
+    cold_starts: int
 
     @classmethod
     def full(cls) -> Settings:
@@ -72,6 +83,7 @@ class Settings:
             session_workers=3,
             session_concurrency=16,
             session_rounds=3,
+            cold_starts=3,
         )
 
     @classmethod
@@ -84,6 +96,7 @@ class Settings:
             session_workers=2,
             session_concurrency=8,
             session_rounds=1,
+            cold_starts=1,
         )
 
 
@@ -107,33 +120,134 @@ def _load_cluster() -> ModuleType:
 # --- Ray Serve ----------------------------------------------------------------------------------
 
 
+@attrs.frozen
+class RayPaths:
+    haproxy: str
+    """ws:// of HAProxy (Serve's HTTP port in HAProxy mode)."""
+    python: str
+    """ws:// of Serve's Python proxy (HAProxy mode's fallback proxy)."""
+    workdir: Path
+    """HAProxy's files (its config under ``<node id>/``)."""
+
+    def haproxy_has_warmup_replica(self) -> bool:
+        """HAProxy's config (re)loaded with a Warmup replica among its servers."""
+        return any(
+            "SERVE_REPLICA_warmup" in config.read_text()
+            for config in self.workdir.glob("*/haproxy.cfg")
+        )
+
+
 @contextlib.contextmanager
-def ray_serve(verify_key: Path, replicas: int = 2) -> Iterator[str]:
-    """A local Ray instance serving the app with ``replicas`` replicas; yields the ws:// URL."""
+def ray_serve(verify_key: Path, replicas: int = 2) -> Iterator[RayPaths]:
+    """A local Ray in HAProxy mode serving the echo app (``replicas`` replicas) and
+    ``warmwire/warmup`` (from zero), each at its own prefix; yields both proxies' URLs."""
+    import shutil
+    import tempfile
+
     import ray
     from ray import serve
 
-    from warmwire.auth.runner_auth import RunnerAuth
-    from warmwire.examples.ray_echo import ReplicaEcho
-    from warmwire.integrations.ray import deployment
+    from warmwire.examples.ray_scaling import SETUP_SECONDS
+    from warmwire.integrations.ray import app as build_app
+    from warmwire.integrations.ray.local import environment, haproxy_environment, side_ports
 
     cluster = _load_cluster()
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    workdir = Path(tempfile.mkdtemp(prefix="ww-", dir="/tmp"))  # short: HAProxy socket paths
+    ports = side_ports()
+    env = haproxy_environment(workdir=workdir, ports=ports)
+    with environment(env):
+        ray.init(
+            num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False
+        )
     try:
         port = cluster.free_port()
         serve.start(http_options={"host": "127.0.0.1", "port": port})
-        app = deployment(
-            ReplicaEcho,
-            num_replicas=replicas,
-            ray_actor_options={"num_cpus": 0.5},
-            auth=functools.partial(RunnerAuth.from_files, verify_key=str(verify_key)),
+        echo = build_app(
+            {
+                "app": APP_SPEC,
+                "num_replicas": replicas,
+                "ray_actor_options": {"num_cpus": 0.5},
+                "verify_key": str(verify_key),
+            }
         )
-        serve.run(app, name="warmwire", route_prefix="/")
-        yield f"ws://127.0.0.1:{port}"
+        serve.run(echo, name="echo", route_prefix=f"/{APP}")
+        warmup_env = {"runtime_env": {"env_vars": {SETUP_SECONDS: "0"}}}
+        warmup = build_app(
+            {
+                "app": WARMUP_SPEC,
+                "ray_actor_options": {"num_cpus": 0.25, **warmup_env},
+                "verify_key": str(verify_key),
+            }
+        )
+        serve.run(warmup, name="warmup", route_prefix=f"/{WARMUP}")
+        yield RayPaths(
+            f"ws://127.0.0.1:{port}", f"ws://127.0.0.1:{ports['fallback_http']}", workdir
+        )
     finally:
         with contextlib.suppress(Exception):
             serve.shutdown()
         ray.shutdown()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _warmup_replicas() -> int:
+    from ray import serve
+
+    (deployment,) = serve.status().applications["warmup"].deployments.values()
+    return sum(deployment.replica_states.values())
+
+
+@attrs.frozen
+class ColdStart:
+    open_to_result: list[float]
+    """Seconds from opening a session at zero replicas to its first result."""
+    cold_session: Summary
+    """Round trips of a session opened at zero (it stays on the fallback proxy)."""
+    warm_session: Summary
+    """Round trips of a session opened once HAProxy knew the replica (HAProxy → replica)."""
+
+
+async def _session_round_trips(url: str, token: str, count: int) -> tuple[float, list[float]]:
+    """Seconds to the first result of a new session, and its next ``count`` round trips."""
+    import warmwire
+
+    small = all_payloads()[0].obj
+    sent = time.perf_counter()
+    async with warmwire.realtime_async(WARMUP, url=url, token=token, open_timeout=90) as conn:
+        await conn.send(small)
+        await conn.recv()
+        first = time.perf_counter() - sent
+        times = []
+        for _ in range(count):
+            start = time.perf_counter()
+            await conn.send(small)
+            await conn.recv()
+            times.append(time.perf_counter() - start)
+    return first, times
+
+
+def measure_cold_starts(paths: RayPaths, token: str, settings: Settings) -> ColdStart:
+    url = paths.haproxy
+    firsts: list[float] = []
+    cold: list[float] = []
+    warm: list[float] = []
+    for n in range(settings.cold_starts):
+        deadline = time.monotonic() + 120
+        while _warmup_replicas():  # keep_alive (2 s), then the replica drains and stops
+            if time.monotonic() > deadline:
+                raise SystemExit("warmwire/warmup did not go back to zero replicas in 120 s")
+            time.sleep(0.2)
+        first, cold_times = anyio.run(_session_round_trips, url, token, settings.batch)
+        firsts.append(first)
+        cold += cold_times
+        deadline = time.monotonic() + 30
+        while not paths.haproxy_has_warmup_replica():  # HAProxy reloaded with the replica
+            if time.monotonic() > deadline:
+                raise SystemExit("HAProxy's config has no warmwire/warmup replica after 30 s")
+            time.sleep(0.05)
+        warm += anyio.run(_session_round_trips, url, token, settings.batch)[1]
+        log(f"cold start {n + 1}/{settings.cold_starts}: first result after {first:.2f} s")
+    return ColdStart(firsts, summarize(cold), summarize(warm))
 
 
 # --- round trips --------------------------------------------------------------------------------
@@ -291,6 +405,7 @@ def _x(value: float | None) -> str:
 def render(
     rtt: dict[tuple[str, str], Summary],
     sessions: dict[str, SessionRate],
+    cold: ColdStart,
     settings: Settings,
     seconds: float,
 ) -> str:
@@ -308,16 +423,18 @@ def render(
         f"round trips per path and payload (after {settings.warmup} warm-up ones), one "
         "session each.",
         "",
-        "| payload | path | p50 | p99 | p50 ratio | p99 ratio |",
-        "|---------|------|-----|-----|-----------|-----------|",
+        "| payload | path | p50 | p99 | p50 vs direct | p99 vs direct | p50 vs nginx |",
+        "|---------|------|-----|-----|---------------|---------------|--------------|",
     ]
     for payload in ("32 B", "100 KB"):
         base = rtt[("direct", payload)]
-        for path in ("direct", "nginx", "ray"):
+        nginx = rtt[("nginx", payload)]
+        for path in LABELS:
             s = rtt[(path, payload)]
             lines.append(
                 f"| {payload} | {LABELS[path]} | {_ms(s.p50)} | {_ms(s.p99)} | "
-                f"{_x(ratio(s.p50, base.p50))} | {_x(ratio(s.p99, base.p99))} |"
+                f"{_x(ratio(s.p50, base.p50))} | {_x(ratio(s.p99, base.p99))} | "
+                f"{_x(ratio(s.p50, nginx.p50))} |"
             )
     lines += [
         "",
@@ -326,8 +443,8 @@ def render(
         "each session = connect, upgrade with the token (verified by the runner), one "
         "32 B round trip, close, by a minimal client (bench/rawclient.py). "
         f"nginx and direct: median of {settings.session_rounds} "
-        "interleaved rounds, measured with Ray stopped; Ray Serve: one window, measured "
-        "while it runs.",
+        "interleaved rounds, measured with Ray stopped; Ray Serve: one window per proxy, "
+        "measured while it runs.",
         "",
         "| target | sessions/s | vs one runner | runner CPU (cores) | failed sessions |",
         "|--------|------------|---------------|--------------------|-----------------|",
@@ -336,13 +453,24 @@ def render(
     for name, s in sessions.items():
         cpu = "n/a" if s.runner_cpu is None else f"{s.runner_cpu:.2f}"
         lines.append(f"| {name} | {s.rate:.0f} | {_x(ratio(s.rate, one))} | {cpu} | {s.errors} |")
+    firsts = ", ".join(f"{t:.2f} s" for t in cold.open_to_result)
+    lines += [
+        "",
+        f"Cold start from zero ({WARMUP}, `setup()` 0 s, through HAProxy): first result "
+        f"{firsts} after the open ({len(cold.open_to_result)} samples). The session that "
+        "arrived at zero stays on the fallback Python proxy: its 32 B round trips "
+        f"p50 {_ms(cold.cold_session.p50)} (p99 {_ms(cold.cold_session.p99)}), against "
+        f"p50 {_ms(cold.warm_session.p50)} (p99 {_ms(cold.warm_session.p99)}) for a session "
+        "opened right after, once HAProxy had reloaded with the new replica.",
+    ]
     return "\n".join(lines) + "\n"
 
 
 LABELS = {
     "direct": "client → runner",
     "nginx": "client → nginx → runner",
-    "ray": "client → Ray Serve proxy → replica",
+    "ray": "client → Ray Serve Python proxy → replica",
+    "haproxy": "client → Ray Serve HAProxy → replica",
 }
 
 
@@ -376,7 +504,7 @@ def mint(cluster: Any) -> str:
     response = httpx.post(
         cluster.url.replace("ws://", "http://") + "/tokens/",
         headers={"authorization": f"Key {cluster.key}"},
-        json={"allowed_apps": ["replica-echo"], "token_expiration": 3600},
+        json={"allowed_apps": ["replica-echo", "warmup"], "token_expiration": 3600},
         timeout=10,
     )
     response.raise_for_status()
@@ -398,15 +526,28 @@ def main(argv: list[str] | None = None) -> int:
         log("starting the nginx cluster (token service, 2 runners, nginx)")
         cluster = stack.enter_context(cluster_mod.Cluster(2, APP_SPEC))
         token = mint(cluster)
-        log("starting Ray Serve (2 replicas)")
-        ray_url = stack.enter_context(ray_serve(cluster.workdir / "signing.pem.pub"))
-        paths = {"direct": cluster.runner_urls[0], "nginx": cluster.url, "ray": ray_url}
+        log("starting Ray Serve in HAProxy mode (2 replicas, and an app at zero)")
+        ray_paths = stack.enter_context(ray_serve(cluster.workdir / "signing.pem.pub"))
+        paths = {
+            "direct": cluster.runner_urls[0],
+            "nginx": cluster.url,
+            "ray": ray_paths.python,
+            "haproxy": ray_paths.haproxy,
+        }
 
         log("round trips")
         rtt = measure_round_trips(paths, token, settings)
 
+        log("cold starts from zero")
+        cold = measure_cold_starts(ray_paths, token, settings)
+
         log("sessions per second: Ray Serve")
-        ray_sessions = measure_sessions(ray_url, token, settings)
+        ray_sessions = {
+            "Ray Serve Python proxy, 2 replicas": measure_sessions(
+                ray_paths.python, token, settings
+            ),
+            "Ray Serve HAProxy, 2 replicas": measure_sessions(ray_paths.haproxy, token, settings),
+        }
 
     # The nginx and direct rates with Ray stopped (its idle processes take CPU on a small
     # machine), interleaved over rounds; the median round per target.
@@ -435,9 +576,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         for name, runs in rates.items()
     }
-    sessions["Ray Serve, 2 replicas"] = ray_sessions
+    sessions.update(ray_sessions)
 
-    block = render(rtt, sessions, settings, time.monotonic() - started)
+    block = render(rtt, sessions, cold, settings, time.monotonic() - started)
     print(block)
     if args.json:
         args.json.write_text(
@@ -447,6 +588,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"{path} {payload}": attrs.asdict(s) for (path, payload), s in rtt.items()
                     },
                     "sessions_per_second": {k: attrs.asdict(v) for k, v in sessions.items()},
+                    "cold_start": attrs.asdict(cold),
                 },
                 indent=2,
             )

@@ -306,6 +306,136 @@ def load_app(target: str) -> type[App]:
     return obj
 
 
+# --- ray ---------------------------------------------------------------------------------------
+
+
+def _add_ray(subparsers: Any) -> None:
+    ray = subparsers.add_parser(
+        "ray",
+        help="serve apps on Ray Serve behind one address, scaled from zero",
+        description="Serve realtime apps on Ray Serve, each at /{owner}/{alias} behind one "
+        "address and scaled by its own settings (min_concurrency, keep_alive, ...), until "
+        "SIGINT/SIGTERM. Starts a local Ray with Serve's HAProxy direct ingress (messages go "
+        "client -> HAProxy -> replica), or joins a running cluster with --address. "
+        "--print-config prints the same layout as a Serve config file (serve deploy, "
+        "KubeRay RayService) instead.",
+    )
+    ray.add_argument("apps", nargs="+", metavar="MODULE:CLASS", help="an App subclass to serve")
+    ray.add_argument("--address", help="join this Ray cluster (default: start a local one)")
+    ray.add_argument(
+        "--host", default="127.0.0.1", help="interface Serve listens on (default %(default)s)"
+    )
+    ray.add_argument(
+        "--port", type=int, default=8000, help="Serve's HTTP port (default %(default)s)"
+    )
+    ray.add_argument(
+        "--proxy",
+        choices=["auto", "haproxy", "python"],
+        default="auto",
+        help="haproxy: Serve's HAProxy direct ingress (the shortest path); python: Serve's "
+        "Python proxy on the message path (it holds a session until a replica has a free "
+        "slot); auto: haproxy unless an app caps its sessions per runner (max_multiplexing), "
+        "which HAProxy cannot respect. Applies to the Ray this command starts "
+        "(default %(default)s)",
+    )
+    ray.add_argument(
+        "--hard-stop-after",
+        type=_positive_int,
+        default=None,
+        metavar="SECONDS",
+        help="how long an HAProxy process replaced by a reload (any replica added or removed) "
+        "keeps its open sessions (default: a day; Serve's own default cuts them at 120 s)",
+    )
+    ray.add_argument("--num-cpus", type=_positive_int, help="CPUs of the local Ray")
+    group = ray.add_argument_group("authentication")
+    group.add_argument(
+        "--verify-key", metavar="PEM", help="Ed25519 public key the replicas verify tokens with"
+    )
+    group.add_argument("--jwks-url", metavar="URL", help="fetch verify keys from a JWKS")
+    group.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="accept sessions without credentials (--proxy python on a loopback --host only)",
+    )
+    ray.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the Serve config file (YAML) for these apps and exit",
+    )
+    ray.set_defaults(handler=_ray)
+
+
+def _ray(args: argparse.Namespace) -> int:
+    from warmwire.runner.config import RunnerConfig, check_auth_configured
+
+    apps = [load_app(target) for target in args.apps]
+    builder_args: dict[str, Any] = {}
+    if args.verify_key:
+        builder_args["verify_key"] = os.path.abspath(args.verify_key)
+    if args.jwks_url:
+        builder_args["jwks_url"] = args.jwks_url
+    if args.insecure_no_auth:
+        builder_args["insecure_no_auth"] = True
+    try:
+        from warmwire.integrations.ray.builder import serve_config
+        from warmwire.integrations.ray.local import HARD_STOP_AFTER_S, choose_proxy, serving
+    except ImportError as exc:
+        raise UsageError(str(exc)) from None  # names the extra that installs Ray Serve
+    if args.print_config:
+        import yaml  # type: ignore[import-untyped]  # PyYAML comes with Ray
+
+        config = serve_config(apps, host=args.host, port=args.port, args=builder_args)
+        print(yaml.safe_dump(config, sort_keys=False), end="")
+        return EXIT_OK
+    if not (args.verify_key or args.jwks_url):
+        if not args.insecure_no_auth:
+            raise UsageError(
+                "no authentication is configured for the replicas: give them the token "
+                "service's public key with --verify-key PEM (create the pair with 'warmwire "
+                "keys generate') or --jwks-url URL; for local experiments only, "
+                "--insecure-no-auth --proxy python"
+            )
+        check_auth_configured(RunnerConfig(insecure_no_auth=True), args.host)
+        if args.proxy != "python" and args.address is None:
+            raise UsageError(
+                "--insecure-no-auth serves loopback only, and in HAProxy mode Serve binds each "
+                "replica on all interfaces: pass --verify-key (or --jwks-url), or --proxy python"
+            )
+    haproxy, note = choose_proxy(apps, args.proxy)
+    if note and args.address is None:
+        print(f"note: {note}", file=sys.stderr, flush=True)
+    with serving(
+        apps,
+        builder_args=builder_args,
+        address=args.address,
+        host=args.host,
+        port=args.port,
+        haproxy=haproxy,
+        hard_stop_after_s=args.hard_stop_after or HARD_STOP_AFTER_S,
+        num_cpus=args.num_cpus,
+    ) as url:
+        # Scripts and tests read this line to find Serve: keep its shape.
+        print(f"warmwire on Ray Serve listening on {url}", flush=True)
+        for app_cls in apps:
+            for path in sorted(app_cls.endpoints):
+                print(f"  {url}/{app_cls.app_id}{path}", flush=True)
+        print("Press Ctrl+C to stop.", flush=True)
+        _wait_for_signal_blocking()
+        print("stopping: deleting the apps (replicas drain and run teardown())", flush=True)
+    return EXIT_OK
+
+
+def _wait_for_signal_blocking() -> None:
+    """Block until SIGINT or SIGTERM (handlers set after ``ray.init``, which sets its own)."""
+    import threading
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass
+
+
 # --- demo --------------------------------------------------------------------------------------
 
 
@@ -690,6 +820,7 @@ COMMANDS: list[Callable[[Any], None]] = [
     _add_keys,
     _add_token_server,
     _add_token,
+    _add_ray,
 ]
 """Each adds one subcommand to the ``warmwire`` parser; later commands append here."""
 

@@ -1,6 +1,6 @@
 """The runner API: apps, ``@realtime`` endpoints, and the server that hosts them."""
 
-from warmwire.runner.app import App, EndpointConfig, realtime
+from warmwire.runner.app import App, EndpointConfig, Scaling, realtime
 from warmwire.runner.config import RunnerConfig
 from warmwire.runner.host import Runner
 from warmwire.runner.server import RunningServer, serve
@@ -13,6 +13,7 @@ __all__ = [
     "Runner",
     "RunnerConfig",
     "RunningServer",
+    "Scaling",
     "Session",
     "SessionLimits",
     "realtime",

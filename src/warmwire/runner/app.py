@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
@@ -15,6 +16,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_BUFFERING = 10
 DEFAULT_SESSION_TIMEOUT = 60.0
+DEFAULT_KEEP_ALIVE = 60.0
+"""fal's default: seconds a runner stays warm with no session."""
 
 
 @attrs.frozen(slots=True)
@@ -65,6 +68,87 @@ class EndpointConfig:
                 "a raw endpoint passes payloads through unchanged: drop encode_message and "
                 "decode_message, or drop raw=True"
             )
+
+
+SCALING_SETTINGS = (
+    "min_concurrency",
+    "max_concurrency",
+    "keep_alive",
+    "max_multiplexing",
+    "concurrency_buffer",
+)
+"""The scaling settings an :class:`App` declares, in fal's terms."""
+
+
+def _whole(name: str, value: object, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigurationError(
+            f"{name} must be a whole number, got {value!r} ({type(value).__name__})"
+        )
+    if value < least:
+        raise ConfigurationError(f"{name} must be >= {least}, got {value}")
+    return value
+
+
+@attrs.frozen(slots=True)
+class Scaling:
+    """How many runners of an app run, and how many sessions each takes: fal's knobs.
+
+    Declared on the app (``class A(runner.App, app_id=..., min_concurrency=0,
+    keep_alive=30)`` or as class attributes ``keep_alive = 30``), read by every
+    way of serving it: on Ray Serve they become the deployment's autoscaling
+    config and ``max_ongoing_requests``
+    (:mod:`warmwire.integrations.ray`); under ``warmwire serve``,
+    ``max_multiplexing`` is the runner's session limit.
+    """
+
+    min_concurrency: int = 0
+    """Runners kept warm at all times; 0 scales to zero when no session is open."""
+    max_concurrency: int | None = None
+    """At most this many runners; ``None``: no limit of the app's own (the platform's)."""
+    keep_alive: float = DEFAULT_KEEP_ALIVE
+    """Seconds a runner beyond ``min_concurrency`` stays warm with no session."""
+    max_multiplexing: int | None = None
+    """Sessions one runner serves at once; ``None``: no limit of the app's own (the
+    platform's default: unlimited under ``warmwire serve``, 100 on Ray Serve)."""
+    concurrency_buffer: int = 0
+    """Warm runners kept beyond current demand (so a burst finds them warm)."""
+
+    def __attrs_post_init__(self) -> None:
+        _whole("min_concurrency", self.min_concurrency, 0)
+        _whole("concurrency_buffer", self.concurrency_buffer, 0)
+        if self.max_concurrency is not None:
+            _whole("max_concurrency", self.max_concurrency, 1)
+            if self.max_concurrency < self.min_concurrency:
+                raise ConfigurationError(
+                    f"max_concurrency ({self.max_concurrency}) is below min_concurrency "
+                    f"({self.min_concurrency}): raise max_concurrency or lower min_concurrency"
+                )
+        if self.max_multiplexing is not None:
+            _whole("max_multiplexing", self.max_multiplexing, 1)
+        keep_alive = self.keep_alive
+        if (
+            isinstance(keep_alive, bool)
+            or not isinstance(keep_alive, int | float)
+            or not math.isfinite(keep_alive)
+            or keep_alive < 0
+        ):
+            raise ConfigurationError(
+                f"keep_alive must be a number of seconds >= 0, got {keep_alive!r}"
+            )
+
+    def runners_for(self, sessions: int) -> int:
+        """Runners wanted for ``sessions`` open sessions: enough for them at
+        ``max_multiplexing`` each, plus ``concurrency_buffer``, within the bounds."""
+        per_runner = self.max_multiplexing or 1
+        wanted = -(-sessions // per_runner) + self.concurrency_buffer
+        wanted = max(wanted, self.min_concurrency)
+        if self.max_concurrency is not None:
+            wanted = min(wanted, self.max_concurrency)
+        return wanted
+
+
+DEFAULT_SCALING = Scaling()
 
 
 _MARK = "__warmwire_endpoint__"
@@ -118,15 +202,33 @@ class App:
 
     Subclass with an app id (``class Stylize(runner.App, app_id="acme/stylize")``),
     override :meth:`setup` / :meth:`teardown`, and mark handlers with
-    :func:`realtime`.
+    :func:`realtime`.  Scaling settings (:class:`Scaling`, fal's names) are class
+    keywords or class attributes::
+
+        class Stylize(runner.App, app_id="acme/stylize", min_concurrency=0, keep_alive=30):
+            max_multiplexing = 4
     """
 
     app_id: ClassVar[str]
     endpoints: ClassVar[dict[str, tuple[str, EndpointConfig]]]
     """Realtime path → (method name, config), collected at class creation."""
+    scaling: ClassVar[Scaling] = DEFAULT_SCALING
+    """The scaling settings, checked at class creation."""
+    min_concurrency: ClassVar[int] = DEFAULT_SCALING.min_concurrency
+    max_concurrency: ClassVar[int | None] = DEFAULT_SCALING.max_concurrency
+    keep_alive: ClassVar[float] = DEFAULT_SCALING.keep_alive
+    max_multiplexing: ClassVar[int | None] = DEFAULT_SCALING.max_multiplexing
+    concurrency_buffer: ClassVar[int] = DEFAULT_SCALING.concurrency_buffer
 
     def __init_subclass__(cls, app_id: str | None = None, **kwargs: Any) -> None:
+        declared = {name: kwargs.pop(name) for name in SCALING_SETTINGS if name in kwargs}
         super().__init_subclass__(**kwargs)
+        for name, value in declared.items():
+            setattr(cls, name, value)
+        try:
+            cls.scaling = Scaling(**{name: getattr(cls, name) for name in SCALING_SETTINGS})
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{cls.__name__}: {exc}") from None
         if app_id is not None:
             endpoint = parse_app_id(app_id)
             if endpoint.subpath:

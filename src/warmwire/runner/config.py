@@ -22,7 +22,9 @@ class RunnerConfig:
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     """Larger inputs close the session with 1009."""
     max_sessions: int | None = None
-    """Further upgrades are refused with HTTP 503 and a JSON body."""
+    """Further upgrades are refused with HTTP 503 and a JSON body.  ``None``: the apps'
+    ``max_multiplexing`` (summed over the runner's apps) when every app declares it,
+    else no limit; a value given here wins over theirs."""
     max_pending_bytes: int | None = 64 * 1024 * 1024
     """Bytes of inputs a session may hold waiting; beyond, the oldest are dropped."""
     handshake_timeout: float = 10.0

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 import anyio
 import anyio.abc
 import anyio.to_thread
+import attrs
 
 from warmwire.core.errors import ConfigurationError
 from warmwire.core.events import BadRequest, HttpRequest, UpgradeRequest
@@ -70,6 +71,7 @@ class Runner:
                     f"{type(route.app).__name__}.{route.method_name} ({path}) is a {mode.value} "
                     "handler: max_batch_size applies to unary handlers only; remove it"
                 )
+        self.config = _with_session_limit(self.config, self.router.apps)
         self.metrics = Metrics()
         self.clock: Callable[[], float] = _not_started
         """The serving loop's own clock, taken at :meth:`startup`: every deadline, timeout
@@ -233,6 +235,15 @@ class Runner:
             ),
             close_timeout=self.config.close_timeout,
         )
+
+
+def _with_session_limit(config: RunnerConfig, apps: list[App]) -> RunnerConfig:
+    """``max_sessions`` defaults to what the apps declare (``max_multiplexing``, summed
+    when a runner hosts several); an explicit ``max_sessions`` wins."""
+    declared = [app.scaling.max_multiplexing for app in apps]
+    if config.max_sessions is not None or not declared or None in declared:
+        return config
+    return attrs.evolve(config, max_sessions=sum(m for m in declared if m is not None))
 
 
 def instantiate_apps(apps: Iterable[App | type[App]]) -> list[App]:
