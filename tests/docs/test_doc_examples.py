@@ -1,7 +1,7 @@
 """The documentation's code blocks, run: an example that stops working fails here.
 
 Every fenced Python block in the pages under ``docs/`` (but the three reports,
-which have their own generators) runs, in page order, in one scratch directory
+which have their own generators) and in the README runs, in page order, in one scratch directory
 per page, which holds a copy of the example modules of ``docs/`` (such as
 ``docs/tutorial/greeter.py``).  A block may show such a file through a snippet
 include (``--8<-- "docs/..."``): it runs as that file's text.  The line before a
@@ -75,8 +75,9 @@ class Block:
 
 
 def pages() -> list[Path]:
-    """The hand-written pages whose blocks are run."""
-    return sorted(p for p in DOCS.rglob("*.md") if p.relative_to(DOCS).as_posix() not in REPORTS)
+    """The hand-written pages whose blocks are run: the site's, and the README."""
+    site = sorted(p for p in DOCS.rglob("*.md") if p.relative_to(DOCS).as_posix() not in REPORTS)
+    return [*site, DOCS.parent / "README.md"]
 
 
 def blocks(page: Path) -> list[Block]:
@@ -249,7 +250,7 @@ def run_page(page: Path, workdir: Path, credentials: tuple[Path, Path, str]) -> 
 
 def _page_ids() -> Iterator[object]:
     for page in pages():
-        yield pytest.param(page, id=page.relative_to(DOCS).as_posix())
+        yield pytest.param(page, id=page.relative_to(DOCS.parent).as_posix())
 
 
 @pytest.mark.parametrize("page", list(_page_ids()))
