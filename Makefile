@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo web test docs docs-serve docs-screenshot lint typecheck layers unit interop-setup web-setup jsclient-setup scale-setup venv clean bench bench-scale conformance cluster soak fuzz bench-flood bench-instructions bench-stream
+.PHONY: demo web test docs docs-serve docs-screenshot lint typecheck layers unit interop-setup web-setup jsclient-setup scale-setup venv clean bench bench-scale conformance cluster soak fuzz bench-flood bench-instructions bench-stream bench-workers
 
 demo: $(STAMP)
 	$(BIN)/warmwire demo
@@ -119,6 +119,11 @@ BENCH_SCALE_ARGS ?= --write-docs
 
 bench-scale: $(STAMP) scale-setup
 	$(BIN)/python -m bench.scale $(BENCH_SCALE_ARGS)
+
+# `warmwire serve --workers N`: sessions/s and messages/s at 1 and 2 workers, interleaved
+# (bench/workers.py; about 2 minutes).
+bench-workers: $(STAMP)
+	$(BIN)/python -m bench.workers $(BENCH_WORKERS_ARGS)
 
 # Autobahn TestSuite cases (kosoku) against warmwire as a server and as a client;
 # prints "ROLE: N passed, N failed" per run and fails on any failed case.  About a
