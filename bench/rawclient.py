@@ -127,3 +127,13 @@ class RawClient(asyncio.Protocol):
         if not self._transport.is_closing():
             self._transport.write(masked_frame(struct.pack("!H", 1000), 0x8))
             self._transport.close()
+
+
+async def one_session(url: str, target: str, payload: bytes) -> None:
+    """Open a session, make one round trip, close it: what a session-rate generator repeats."""
+    conn = await RawClient.open(url, target, payload)
+    try:
+        await conn.send()
+        await conn.recv()
+    finally:
+        await conn.aclose()

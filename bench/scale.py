@@ -302,7 +302,7 @@ def _session_worker(
     so that on a small machine the generator leaves the runners as much CPU as it can;
     the runner still does the whole upgrade, token verification and session.
     """
-    from bench.rawclient import RawClient
+    from bench.rawclient import one_session
 
     small = all_payloads()[0].encoded
     target = f"/{APP}/realtime?fal_jwt_token={token}"
@@ -313,12 +313,7 @@ def _session_worker(
         nonlocal done, errors
         while time.time() < start_at + window:
             try:
-                conn = await RawClient.open(url, target, small)
-                try:
-                    await conn.send()
-                    await conn.recv()
-                finally:
-                    await conn.aclose()
+                await one_session(url, target, small)
             except (ConnectionError, OSError, TimeoutError):
                 errors += 1
                 continue

@@ -84,7 +84,7 @@ def _drain(stream: Any) -> None:
 def _generator(
     kind: str, url: str, concurrency: int, pipeline: int, start_at: float, window: float, out: Any
 ) -> None:
-    from bench.rawclient import RawClient
+    from bench.rawclient import RawClient, one_session
 
     small = all_payloads()[0].encoded
     done = 0
@@ -95,12 +95,7 @@ def _generator(
         nonlocal done, errors
         while time.time() < end:
             try:
-                conn = await RawClient.open(url, TARGET, small)
-                try:
-                    await conn.send()
-                    await conn.recv()
-                finally:
-                    await conn.aclose()
+                await one_session(url, TARGET, small)
             except (ConnectionError, OSError, TimeoutError):
                 errors += 1
                 continue

@@ -20,26 +20,5 @@ import { msgpackCodec } from "./msgpack.js";
 
 export const realtime = createRealtimeClient({ msgpack: msgpackCodec, json: jsonCodec }, "msgpack");
 
-export { createRealtimeClient, type RealtimeClient } from "./client.js";
-export { type Codec, type CodecTable, jsonCodec } from "./codecs.js";
-export type {
-  CloseInfo,
-  ConnectionState,
-  ConnectOptions,
-  OpenInfo,
-  RealtimeConnection,
-  ReconnectInfo,
-  ReconnectOptions,
-} from "./connection.js";
-export {
-  ConfigurationError,
-  ConnectionClosedError,
-  ErrorCode,
-  RealtimeError,
-  RefusedError,
-  UnauthorizedError,
-} from "./errors.js";
+export * from "./exports.js";
 export { msgpackCodec } from "./msgpack.js";
-export type { OpenConnection } from "./open.js";
-export { keyTokenProvider, type KeyTokenProviderOptions, type TokenProvider } from "./tokens.js";
-export type { WebSocketClass } from "./websocket.js";

@@ -175,23 +175,13 @@ class FrontDoor:
                     # A subprotocol it offered: a browser fails an upgrade answered
                     # without one, and would not see the reason either.
                     await door.accept(next(iter(request.subprotocols), None))
-                    rejection: _Rejection | None = _Rejection(
-                        error_message(decision.error, decision.reason),
-                        refusal_close_code(decision.status),
-                        decision.error,
-                    )
+                    rejection: _Rejection | None = _Rejection.of(decision)
                 else:
                     channel = await door.accept(decision.subprotocol)
                     problem = await self.credentials_problem(
                         decision, request.header("authorization")
                     )
-                    rejection = None
-                    if problem is not None:
-                        rejection = _Rejection(
-                            unauthorized_message(problem),
-                            CloseCode.POLICY_VIOLATION,
-                            "Unauthorized",
-                        )
+                    rejection = None if problem is None else _Rejection.unauthorized(problem)
             if rejection is not None:
                 # Outside the turn: the pace and the client's close reply cost no CPU.
                 await self.pace_refusal()
@@ -300,6 +290,20 @@ class _Rejection:
     message: str
     code: int
     reason: str
+
+    @classmethod
+    def of(cls, refused: Refused) -> _Rejection:
+        """``refused``, told after the upgrade: its ``x-fal-error``, then 4000 + its status."""
+        return cls(
+            error_message(refused.error, refused.reason),
+            refusal_close_code(refused.status),
+            refused.error,
+        )
+
+    @classmethod
+    def unauthorized(cls, problem: str) -> _Rejection:
+        """The ``Unauthorized`` message with ``problem``, then a 1008 close."""
+        return cls(unauthorized_message(problem), CloseCode.POLICY_VIOLATION, "Unauthorized")
 
 
 def _no_subprotocol_for_a_browser(
