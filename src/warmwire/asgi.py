@@ -41,10 +41,9 @@ from warmwire.core.handshake_headers import parse_subprotocols
 from warmwire.runner import stream_route
 from warmwire.runner.app import App
 from warmwire.runner.config import RunnerConfig, check_auth_configured
-from warmwire.runner.front_door import Keepalive
 from warmwire.runner.host import Runner, instantiate_apps
 from warmwire.runner.routing import Refused
-from warmwire.runner.session import Channel
+from warmwire.runner.session import Channel, Keepalive
 
 log = logging.getLogger("warmwire.asgi")
 

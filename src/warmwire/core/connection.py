@@ -12,7 +12,6 @@ handshakes are :mod:`warmwire.core.client_handshake` and
 from __future__ import annotations
 
 import codecs
-import collections
 import enum
 import os
 
@@ -55,7 +54,7 @@ class Connection:
         self.max_message_size = max_message_size
         self.state = State.CONNECTING
         self._out: list[bytes | bytearray] = []  # chunks: a 1 MB frame is not copied
-        self._events: collections.deque[Event] = collections.deque()
+        self._events: list[Event] = []
         self._buf = bytearray()
         # A message's payload so far: bytes, or views of reads that are bytes (immutable).
         self._parts: list[bytes | bytearray | memoryview] = []
@@ -83,8 +82,7 @@ class Connection:
     # -- reading ----------------------------------------------------------
     def events(self) -> list[Event]:
         """Return and forget the events produced so far."""
-        events = list(self._events)
-        self._events.clear()
+        events, self._events = self._events, []
         return events
 
     def has_data_to_send(self) -> bool:

@@ -16,7 +16,7 @@ hands an upgrade request to :meth:`FrontDoor.enter`, which runs it in this order
    with 1008 (:meth:`Door.reject`);
 6. tell the runner's first session how long ``setup()`` took (the cold start it
    waited for), as an ``x-fal-message`` where the endpoint emits timings;
-7. run the session to its end, counted and logged, the door's keepalive beside it.
+7. run the session to its end, counted and logged, with the door's keepalive.
 
 Refusals a browser can read: a WebSocket in a browser (and any client built on
 the WHATWG ``WebSocket`` API, such as Node's) cannot read the status or the body
@@ -67,15 +67,16 @@ sans-IO generator of steps as in httpx's auth flow: the sequence's own waits (th
 turn, the pace, the session) are async as well, so a generator would hand them
 back for every door to drive, and each door would repeat the same driving loop.
 Here the order is one function that reads from top to bottom, and a door is three
-methods and a keepalive.
+methods and a keepalive (looked at by the session's reading task, see
+:mod:`warmwire.runner.keepalive`).
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 import attrs
@@ -88,15 +89,12 @@ from warmwire.core.errors import ConfigurationError
 from warmwire.core.events import UpgradeRequest
 from warmwire.runner.pacing import Pacer
 from warmwire.runner.routing import Admitted, Refused
-from warmwire.runner.session import Channel, Session, SessionLimits
+from warmwire.runner.session import Channel, Keepalive, Session, SessionLimits
 
 if TYPE_CHECKING:  # the runner owns its front door; the type only is needed here
     from warmwire.runner.host import Runner
 
 log = logging.getLogger("warmwire.runner")
-
-Keepalive = Callable[[str], Coroutine[Any, Any, None]]
-"""Runs beside a session (given the session's name) until the session ends."""
 
 
 class Door(Protocol):
@@ -108,7 +106,7 @@ class Door(Protocol):
 
     @property
     def keepalive(self) -> Keepalive | None:
-        """What runs beside the session (pings); ``None`` where the transport pings itself."""
+        """The session's pings; ``None`` where the transport pings itself."""
         ...
 
     async def refuse(self, refused: Refused) -> None:
@@ -191,7 +189,7 @@ class FrontDoor:
             cold_start = runner.take_cold_start()
             if cold_start is not None and decision.route.config.emit_timings:
                 await channel.send(cold_start_message(cold_start))
-            await self._run(self._new_session(channel, decision), decision, door.keepalive)
+            await self._run(self._new_session(channel, decision, door.keepalive), decision)
 
     def turn(self) -> anyio.Semaphore:
         """A handshake turn (``max_handshakes``), for ``async with``: every door's requests
@@ -231,7 +229,9 @@ class FrontDoor:
         if self._refusals is not None and not self._runner.draining:
             await self._refusals.wait()
 
-    def _new_session(self, channel: Channel, decision: Admitted) -> Session:
+    def _new_session(
+        self, channel: Channel, decision: Admitted, keepalive: Keepalive | None
+    ) -> Session:
         runner = self._runner
         route = decision.route
         config = route.config
@@ -253,10 +253,11 @@ class FrontDoor:
             name=f"session={next(self._ids)} path={route.url_path}",
             raw=config.raw,
             clock=runner.clock,
+            keepalive=keepalive,
         )
 
-    async def _run(self, session: Session, decision: Admitted, beside: Keepalive | None) -> None:
-        """Run ``session`` to its end, counted and logged; ``beside`` runs alongside."""
+    async def _run(self, session: Session, decision: Admitted) -> None:
+        """Run ``session`` to its end, counted and logged."""
         log.info(
             "%s open codec=%s buffering=%d", session.name, decision.codec.name, decision.buffering
         )
@@ -264,11 +265,7 @@ class FrontDoor:
         started = clock()
         try:
             with self._runner.hosting(session):
-                async with anyio.create_task_group() as tg:
-                    if beside is not None:
-                        tg.start_soon(beside, session.name)
-                    await session.run()
-                    tg.cancel_scope.cancel()
+                await session.run()
         finally:
             closed = session.closed
             log.info(

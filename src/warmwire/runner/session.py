@@ -11,9 +11,10 @@ which.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import anyio
@@ -31,7 +32,7 @@ from warmwire.runner.buffer import DropOldestBuffer
 from warmwire.runner.handlers import Handler, Mode
 from warmwire.runner.metrics import Metrics
 from warmwire.runner.models import ValidationFailed, to_plain
-from warmwire.runner.stall import StallWatch
+from warmwire.runner.stall import LOOKS, StallWatch
 from warmwire.runner.workers import WorkerPool
 from warmwire.transports import eventloop
 
@@ -89,6 +90,19 @@ class PushChannel(Channel, Protocol):
         ...
 
 
+class Keepalive(Protocol):
+    """Pings the peer, looked at by the session's reading task (no task of its own: see
+    :mod:`warmwire.runner.keepalive`)."""
+
+    def start(self, now: float) -> float:
+        """The session begins at ``now``: when to look first."""
+        ...
+
+    async def look(self, now: float, name: str) -> float:
+        """Ping, or cut a peer that did not answer; when to look next (``math.inf``: never)."""
+        ...
+
+
 @attrs.frozen(slots=True)
 class SessionLimits:
     """Per-session settings from the endpoint and the runner."""
@@ -116,7 +130,13 @@ class InvalidInput(Exception):
 
 
 class Session:
-    """Serves one connection until the client leaves, times out, or the runner drains."""
+    """Serves one connection until the client leaves, times out, or the runner drains.
+
+    Two tasks: the reading one and the working one.  What watches the session
+    (its timeout, the keepalive, a client that stopped reading) is looked at by
+    the reading task at the deadline of the wait it has anyway: a task each
+    would cost every idle session their memory.
+    """
 
     def __init__(
         self,
@@ -130,6 +150,7 @@ class Session:
         name: str = "session",
         raw: bool = False,
         clock: Callable[[], float] | None = None,
+        keepalive: Keepalive | None = None,
     ) -> None:
         self.channel = channel
         self.handler = handler
@@ -151,6 +172,11 @@ class Session:
         self.stalled = False
         """True when the session ended because the client stopped reading."""
         self._sends = StallWatch()
+        self._keepalive = keepalive
+        self._next_ping = math.inf
+        """When the reading task next looks at the keepalive."""
+        self._next_stall_look = math.inf
+        """When the reading task next looks for a send stuck past ``send_timeout``."""
         self._outbox: Outbox | None = None
         """Results held to leave in one write (see :class:`Backlog`), or ``None``."""
         self._backlog: Backlog[Input] | None = None
@@ -173,7 +199,7 @@ class Session:
         self._close_deadline = math.inf
         self._last_input = self._clock()
         self._read_scope: anyio.CancelScope | None = None
-        """Set while the reading task waits for the connection (its deadline is the timeout)."""
+        """Set while the reading task waits for the connection (its deadline, the next look)."""
         self._reply_now: Callable[[bytes | str], None] | None = None
         """How error replies go out from a pushing channel's read callback."""
 
@@ -186,8 +212,6 @@ class Session:
         """Serve until the connection is over."""
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._work)
-            if self.limits.send_timeout is not None:
-                tg.start_soon(self._cut_when_stalled, self.limits.send_timeout, tg.cancel_scope)
             await self._read()
             tg.cancel_scope.cancel()
         if self.stalled:
@@ -209,11 +233,17 @@ class Session:
             # only waits for the end of the connection and watches the timeouts.
             self._reply_now = channel.send_nowait
             channel.push_messages(self._accept_pushed)
+        now = self._clock()
+        if self._keepalive is not None:
+            self._next_ping = self._keepalive.start(now)
+        send_timeout = self.limits.send_timeout
+        if send_timeout is not None:
+            self._next_stall_look = now + send_timeout / LOOKS
         while True:
             # One cancel scope, and one deadline, for many messages: inputs do not
             # move it (that would be an update in the event loop per message);
             # when it passes, the session is idle only if no input came since.
-            with anyio.CancelScope(deadline=self._read_deadline()) as scope:
+            with anyio.CancelScope(deadline=self._next_look()) as scope:
                 while True:
                     self._read_scope = scope
                     item = await channel.recv()
@@ -225,21 +255,56 @@ class Session:
                     problem = self._take(item)
                     if problem is not None:  # rare: an error reply to send
                         deadline, scope.deadline = scope.deadline, math.inf
-                        await self._error(*problem)  # never cut halfway by the deadline
+                        with self._cut_if_stuck():  # never cut halfway by the deadline
+                            await self._error(*problem)
+                        if self.stalled:
+                            return
                         scope.deadline = min(deadline, self._close_deadline)  # if we closed
             self._read_scope = None
-            if self._closing:
-                return  # the client never answered our close; give up on it
-            if self.working or len(self.buffer):
-                # Idle means no input *and* nothing in hand: a handler slower than
-                # the timeout must still deliver its result.
-                self._last_input = self._clock()
-            elif self._read_deadline() <= self._clock():
-                await self._timeout()
+            if not await self._look(self._clock()):
+                return
 
-    def _read_deadline(self) -> float:
-        """When the reading task stops waiting: the session timeout since the last
-        input, or the close timeout once our close frame is out."""
+    async def _look(self, now: float) -> bool:
+        """What the reading task does at its deadline; ``False``: the session is over."""
+        if now >= self._next_stall_look:
+            if self._sends.look():
+                self.stalled = True
+                return False
+            assert self.limits.send_timeout is not None, "no looks without a send timeout"
+            self._next_stall_look = now + self.limits.send_timeout / LOOKS
+        if now >= self._next_ping:
+            assert self._keepalive is not None, "no pings without a keepalive"
+            with self._cut_if_stuck():
+                self._next_ping = await self._keepalive.look(now, self.name)
+        if self._closing:
+            # Past the close timeout, the client never answered our close: give up on it.
+            return now < self._close_deadline and not self.stalled
+        if self.working or len(self.buffer):
+            # Idle means no input *and* nothing in hand: a handler slower than
+            # the timeout must still deliver its result.
+            self._last_input = now
+        elif self._idle_deadline() <= now:
+            with self._cut_if_stuck():
+                await self._timeout()
+        return not self.stalled
+
+    @contextlib.contextmanager
+    def _cut_if_stuck(self) -> Iterator[None]:
+        """Bound a send of the reading task's own by ``send_timeout``: no other task looks
+        for the reading task stuck on a client that stopped reading."""
+        limit = self.limits.send_timeout
+        with anyio.move_on_after(math.inf if limit is None else limit) as scope:
+            yield
+        if scope.cancelled_caught:
+            self.stalled = True
+
+    def _next_look(self) -> float:
+        """When the reading task stops waiting to look up: the next ping, the next look
+        for a stuck send, and the session timeout since the last input (the close
+        timeout once our close frame is out)."""
+        return min(self._idle_deadline(), self._next_ping, self._next_stall_look)
+
+    def _idle_deadline(self) -> float:
         if self._closing:
             return self._close_deadline
         timeout = self.limits.session_timeout
@@ -461,8 +526,8 @@ class Session:
         if not self._closing:
             self._closing = True
             self._close_deadline = self._clock() + self.limits.close_timeout
-            if self._read_scope is not None:  # the reader waits with the session timeout
-                self._read_scope.deadline = self._close_deadline
+            if self._read_scope is not None:  # the reader waits for its next look
+                self._read_scope.deadline = min(self._read_scope.deadline, self._close_deadline)
             await self.channel.start_close(code, reason)
 
     def _hold(self, outbox: Outbox | None) -> None:
@@ -478,7 +543,9 @@ class Session:
     async def _send_now(self, data: bytes | str | list[bytes | str]) -> None:
         """Send one message, or a list of them in as few writes as possible."""
         # No cancel scope per message (that is the hot path): the sends count
-        # themselves, and _cut_when_stalled notices one stuck past send_timeout.
+        # themselves, and the reading task notices one stuck past send_timeout
+        # (a client that stopped reading, whose socket buffers are full: holding
+        # more for it would grow without bound).
         sends = self._sends
         sends.pending += 1
         try:
@@ -494,13 +561,6 @@ class Session:
         finally:
             sends.pending -= 1
             sends.finished += 1
-
-    async def _cut_when_stalled(self, limit: float, scope: anyio.CancelScope) -> None:
-        """Disconnect a client that has stopped reading: its socket buffers are full,
-        and holding more for it would grow without bound."""
-        await self._sends.until_stalled(limit)
-        self.stalled = True
-        scope.cancel()
 
 
 class _InputStream:

@@ -5,7 +5,9 @@ runner's sends wait for ever; holding more for it would grow without bound,
 so the session is cut once a send has waited ``send_timeout``.  No cancel
 scope per send and no timestamp per send (that is the hot path): sends count
 themselves in a :class:`StallWatch`, and a watcher task looks at the counts a
-few times per ``send_timeout`` on the event loop's own timer.
+few times per ``send_timeout``: a session's reading task (:meth:`StallWatch.look`,
+at the deadline of the wait it has anyway), a stream's watcher task
+(:meth:`StallWatch.until_stalled`).
 """
 
 from __future__ import annotations
@@ -23,28 +25,34 @@ class StallWatch:
     adds one to ``finished``: two integer updates per send, nothing else.
     """
 
-    __slots__ = ("finished", "pending")
+    __slots__ = ("_quiet", "_seen", "finished", "pending")
 
     def __init__(self) -> None:
         self.pending = 0
         """Sends under way."""
         self.finished = 0
         """Sends done since the session began."""
+        self._quiet = 0
+        """Looks in a row that found a send under way and none finished since the last."""
+        self._seen = 0
+        """``finished`` at the last look that found sends moving."""
+
+    def look(self) -> bool:
+        """One look, made every ``limit / LOOKS`` seconds: ``True`` once a send has been
+        under way for at least ``limit`` seconds with no send finishing meanwhile
+        (at most ``limit / LOOKS`` later)."""
+        if self.pending and self.finished == self._seen:
+            # The send under way at this look was under way at the previous
+            # one too (or began since): stuck for at least (quiet - 1) looks.
+            self._quiet += 1
+            return self._quiet > LOOKS
+        self._quiet = 0
+        self._seen = self.finished
+        return False
 
     async def until_stalled(self, limit: float) -> None:
-        """Return once a send has been under way for at least ``limit`` seconds with no
-        send finishing meanwhile (at most ``limit / LOOKS`` later)."""
-        quiet = 0
-        """Looks in a row that found a send under way and none finished since the last."""
-        seen = self.finished
+        """Return once a send has been stuck for ``limit`` seconds (see :meth:`look`)."""
         while True:
             await anyio.sleep(limit / LOOKS)
-            if self.pending and self.finished == seen:
-                # The send under way at this look was under way at the previous
-                # one too (or began since): stuck for at least (quiet - 1) looks.
-                quiet += 1
-                if quiet > LOOKS:
-                    return
-            else:
-                quiet = 0
-                seen = self.finished
+            if self.look():
+                return

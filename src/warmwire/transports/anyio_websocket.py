@@ -40,7 +40,6 @@ class AnyioWebSocket(AsyncWebSocket):
         super().__init__(protocol, close_timeout=close_timeout, subprotocol=subprotocol)
         self._stream = stream
         self._send_lock = SendLock()
-        self._pong = anyio.Event()
 
     @classmethod
     async def open_client(
@@ -59,9 +58,6 @@ class AnyioWebSocket(AsyncWebSocket):
             await ws.aclose_transport()
             raise rejection_error(ws._rejected)
         return ws
-
-    def _pong_received(self) -> None:
-        self._pong.set()
 
     async def read_request(self) -> IncomingRequest | None:
         while self._request is None and not self._protocol.close_transport:
@@ -127,12 +123,9 @@ class AnyioWebSocket(AsyncWebSocket):
             await self._receive_once()
         return self._pending.popleft()
 
-    async def ping(self) -> None:
-        self._pong = anyio.Event()
-        async with self._send_lock:
-            self._protocol.send_ping()
-            await self._write_pending()
-        await self._pong.wait()
+    async def send_ping(self) -> None:
+        self._protocol.send_ping()
+        await self._flush()  # or the sender holding the lock takes it along
 
     async def start_close(
         self,

@@ -14,7 +14,6 @@ Until a driver sets its receiver, chunks (and the end of the stream) wait here.
 from __future__ import annotations
 
 import asyncio
-import collections
 import socket
 import ssl
 from collections.abc import Callable, Mapping
@@ -36,7 +35,7 @@ class AsyncioSocket(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self._receiver: Receiver | None = None
-        self._early: collections.deque[bytes] = collections.deque()
+        self._early: list[bytes] = []
         self._ended = False
         """EOF or loss seen (and, once there is a receiver, reported to it)."""
         self.lost = False
@@ -80,8 +79,9 @@ class AsyncioSocket(asyncio.Protocol):
         and must not raise.
         """
         self._receiver = receiver
-        while self._early:
-            receiver(self._early.popleft())
+        early, self._early = self._early, []
+        for data in early:
+            receiver(data)
         if self._ended:
             receiver(None)
 

@@ -49,7 +49,6 @@ class AsyncioWebSocket(AsyncWebSocket):
         self._sock = sock
         self._loop = asyncio.get_running_loop()
         self._waiters: list[asyncio.Future[None]] = []
-        self._pong: asyncio.Future[None] | None = None
         self._on_message: Callable[[bytes | str], None] | None = None
         self._unread_bytes = 0
         self._reading_paused = False
@@ -154,10 +153,6 @@ class AsyncioWebSocket(AsyncWebSocket):
             if not waiter.done():  # cancelled: only this waiter goes
                 self._waiters.remove(waiter)
 
-    def _pong_received(self) -> None:
-        if self._pong is not None and not self._pong.done():
-            self._pong.set_result(None)
-
     # -- writing: synchronous, then flow control ----------------------------------------------
 
     def _write_out(self) -> None:
@@ -239,8 +234,9 @@ class AsyncioWebSocket(AsyncWebSocket):
         await self._sent()
 
     def push_messages(self, on_message: Callable[[bytes | str], None]) -> bool:
-        while self._pending:  # messages read with the request come first
-            on_message(self._pending.popleft())
+        pending, self._pending = self._pending, None
+        for data in pending or ():  # messages read with the request come first
+            on_message(data)
         self._unread_bytes = 0
         if self._reading_paused:
             self._reading_paused = False
@@ -269,12 +265,9 @@ class AsyncioWebSocket(AsyncWebSocket):
                 self._sock.resume_reading()
         return data
 
-    async def ping(self) -> None:
-        pong = self._pong = self._loop.create_future()
+    async def send_ping(self) -> None:
         self._protocol.send_ping()
         self._write_out()
-        await self._sent()
-        await pong
 
     async def start_close(
         self,

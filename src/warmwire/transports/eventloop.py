@@ -20,7 +20,7 @@ T = TypeVar("T")
 
 
 class EventLike(Protocol):
-    """What :func:`event_factory`'s events offer: asyncio's, trio's and anyio's alike."""
+    """What :func:`event_factory`'s events offer, whichever loop runs."""
 
     def set(self) -> object: ...
     def is_set(self) -> bool: ...
@@ -72,16 +72,51 @@ def clock() -> Callable[[], float]:
     return asyncio.get_running_loop().time
 
 
+class _AsyncioWaiter:
+    """An asyncio event for one waiter at a time: one future, made only when waited for.
+
+    ``asyncio.Event`` keeps a dict and a deque of waiters (about 1 KiB); a
+    runner keeps one of these per session, and makes one per message.
+    """
+
+    __slots__ = ("_future", "_value")
+
+    def __init__(self) -> None:
+        self._value = False
+        self._future: asyncio.Future[None] | None = None
+
+    def set(self) -> None:
+        self._value = True
+        future = self._future
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    def is_set(self) -> bool:
+        return self._value
+
+    async def wait(self) -> None:
+        if self._value:
+            return
+        assert self._future is None, "one waiter at a time"
+        future = self._future = asyncio.get_running_loop().create_future()
+        try:
+            await future
+        finally:
+            self._future = None
+
+
 def event_factory() -> Callable[[], EventLike]:
-    """The cheapest event class for the running loop, for code that makes one per message.
+    """The cheapest event class for the running loop, for code that makes one per message
+    and waits on it from one task at a time.
 
     ``anyio.Event()`` looks the backend up and wraps the loop's own event each
-    time; the loop's own class is the same thing without that.  Outside a loop
+    time; the loop's own class is the same thing without that (on asyncio, a
+    lighter one still, see :class:`_AsyncioWaiter`).  Outside a loop
     (construction before ``run``), anyio's, which finds the loop at the first wait.
     """
     library = current_library()
     if library == "asyncio":
-        return asyncio.Event
+        return _AsyncioWaiter
     if library == "trio":
         import trio
 

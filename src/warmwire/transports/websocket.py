@@ -60,19 +60,23 @@ class AsyncWebSocket:
     ) -> None:
         self._protocol = protocol
         self._close_timeout = close_timeout
-        self._pending: collections.deque[bytes | str] = collections.deque()
+        self._pending: collections.deque[bytes | str] | None = None
+        """Messages for ``recv()``, from the first one on: a session whose messages are
+        pushed never makes one (an empty deque is 760 bytes, per idle session)."""
         self._closed: Closed | None = None
         self.subprotocol = subprotocol
         """The subprotocol (codec name) agreed in the opening handshake, if any."""
         self._rejected: Rejected | None = None
         self._request: IncomingRequest | None = None
         self._close_started = False
+        self.pongs = 0
+        """Pongs received so far: a peer that answers :meth:`send_ping` is alive."""
 
     # -- what both drivers share --------------------------------------------------------------
 
     def unread(self) -> tuple[bytes | str, ...]:
         """Messages received that ``recv()`` has not returned yet."""
-        return tuple(self._pending)
+        return tuple(self._pending or ())
 
     @property
     def closed(self) -> Closed | None:
@@ -85,9 +89,11 @@ class AsyncWebSocket:
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, Message):
+            if self._pending is None:
+                self._pending = collections.deque()
             self._pending.append(event.data)
         elif isinstance(event, Pong):
-            self._pong_received()
+            self.pongs += 1
         elif isinstance(event, Closed):
             self._closed = event
         elif isinstance(event, Opened):
@@ -122,9 +128,6 @@ class AsyncWebSocket:
         return self._closed
 
     # -- the interface each driver implements -------------------------------------------------
-
-    def _pong_received(self) -> None:
-        raise NotImplementedError
 
     async def read_request(self) -> IncomingRequest | None:
         """Server role: wait for the request; ``None`` if the client left first."""
@@ -191,8 +194,14 @@ class AsyncWebSocket:
         """The next message, or the :class:`Closed` event once the connection is over."""
         raise NotImplementedError
 
-    async def ping(self) -> None:
-        """Send a ping and wait for its pong (bound it with ``anyio.fail_after``)."""
+    async def send_ping(self) -> None:
+        """Send a ping; its pong adds one to :attr:`pongs` when the reading side reads it.
+
+        Never waits for a send under way (a peer that is not reading holds
+        that one up): the ping then leaves right after it.
+        :class:`~warmwire.core.errors.ProtocolError` once the connection is no
+        longer open.
+        """
         raise NotImplementedError
 
     async def start_close(
