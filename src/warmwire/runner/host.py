@@ -209,7 +209,9 @@ class Runner:
                 closed = await http_routes.respond(self, ws, request, _caller(stream))
             elif isinstance(request, UpgradeRequest):
                 door = WebSocketDoor(ws, self.config)
-                await self.front_door.enter(door, request)
+                entering = self.front_door.enter(door, request)
+                del request  # enter() lets it go once the session runs (see there)
+                await entering
                 closed = door.closed
         except Exception:
             # One connection's failure must not reach the accept loop's task group:

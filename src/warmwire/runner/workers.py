@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 
 import anyio
 
-from warmwire.transports.eventloop import threadsafe
+from warmwire.transports.eventloop import thread_wakeup
 
 T = TypeVar("T")
 
@@ -26,7 +26,7 @@ T = TypeVar("T")
 class _Job(Generic[T]):
     __slots__ = ("args", "done", "error", "fn", "result", "wake")
 
-    def __init__(self, fn: Callable[..., T], args: tuple[Any, ...], wake: Callable[[], None]):
+    def __init__(self, fn: Callable[..., T], args: tuple[Any, ...], wake: Callable[[], object]):
         self.fn = fn
         self.args = args
         self.wake = wake
@@ -59,11 +59,11 @@ class WorkerPool:
         """
         if len(self._threads) < self.size:
             self._start()
-        done = anyio.Event()
-        job: _Job[T] = _Job(fn, args, threadsafe(done.set))
+        wake, wait = thread_wakeup()
+        job: _Job[T] = _Job(fn, args, wake)
         self._jobs.put(job)
         with anyio.CancelScope(shield=True):
-            await done.wait()
+            await wait()
         if job.error is not None:
             error, job.error = job.error, None  # no reference cycle through the traceback
             raise error

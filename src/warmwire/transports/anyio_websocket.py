@@ -62,7 +62,8 @@ class AnyioWebSocket(AsyncWebSocket):
     async def read_request(self) -> IncomingRequest | None:
         while self._request is None and not self._protocol.close_transport:
             await self._receive_once()
-        return self._request
+        request, self._request = self._request, None
+        return request
 
     async def accept(self, subprotocol: str | None = None) -> None:
         protocol = self._server_protocol()

@@ -179,7 +179,8 @@ class AsyncioWebSocket(AsyncWebSocket):
     async def read_request(self) -> IncomingRequest | None:
         while self._request is None and not self._protocol.close_transport and not self._ended:
             await self._changed()
-        return self._request
+        request, self._request = self._request, None
+        return request
 
     async def accept(self, subprotocol: str | None = None) -> None:
         protocol = self._server_protocol()

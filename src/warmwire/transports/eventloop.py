@@ -9,7 +9,8 @@ choice is made here, from :func:`current_library`, and nowhere else.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal, Protocol, TypeVar
 
 import anyio
@@ -122,6 +123,31 @@ def event_factory() -> Callable[[], EventLike]:
 
         return trio.Event
     return anyio.Event
+
+
+def thread_wakeup() -> tuple[Callable[[], object], Callable[[], Awaitable[object]]]:
+    """A wake-up for the current task that another thread gives once: ``(wake, wait)``.
+
+    ``wake()`` may be called from any thread (once); ``wait()`` returns once it
+    has been.  The loop's own means, nothing more: per blocking call, an asyncio
+    future and one ``call_soon_threadsafe``, or a trio event and its token.
+    """
+    if current_library() == "trio":
+        import trio
+
+        event = trio.Event()
+        return (
+            functools.partial(trio.lowlevel.current_trio_token().run_sync_soon, event.set),
+            event.wait,
+        )
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[None] = loop.create_future()
+    return functools.partial(loop.call_soon_threadsafe, _resolve, future), lambda: future
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():  # not cancelled by a plain asyncio cancel meanwhile
+        future.set_result(None)
 
 
 def threadsafe(callback: Callable[[], object]) -> Callable[[], None]:

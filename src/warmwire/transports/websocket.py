@@ -130,7 +130,11 @@ class AsyncWebSocket:
     # -- the interface each driver implements -------------------------------------------------
 
     async def read_request(self) -> IncomingRequest | None:
-        """Server role: wait for the request; ``None`` if the client left first."""
+        """Server role: wait for the request; ``None`` if the client left first.
+
+        Handed over, not kept: a session must not hold its handshake's headers
+        (about 1 KiB) for its whole life.
+        """
         raise NotImplementedError
 
     async def accept(self, subprotocol: str | None = None) -> None:
