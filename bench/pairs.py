@@ -140,7 +140,7 @@ LOAD_RATE_FRACTION = 0.99
 def load_held(run: Mapping[str, Any], fraction: float = LOAD_RATE_FRACTION) -> bool:
     """Whether a load run is a fair point of comparison: every session connected, no
     errors, and at least ``fraction`` of the offered rate answered within the window."""
-    return (
+    return bool(
         run["connected"] == run["sessions"]
         and run["errors"] == 0
         and run["achieved_per_s"] >= fraction * run["offered_per_s"]
