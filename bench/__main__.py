@@ -1,7 +1,8 @@
 """``python -m bench [--quick]``: run every contender, interleaved, and write the report.
 
 Phases: round trips (p50/p99) and pipelined throughput per payload, connect
-times, the load run, idle sessions, and a pyinstrument profile of warmwire's
+times, interleaved pairs of load runs and of idle sessions (warmwire and the
+websockets echo server, alternating which goes first), and a pyinstrument profile of warmwire's
 round trip.  Every loop is bounded in count and in time; all traffic stays on
 127.0.0.1.  See ``bench/__init__.py``.
 """
@@ -51,10 +52,14 @@ class Settings:
     load_rate: float
     load_duration: float
     load_workers: int
+    load_pairs: int
+    """Interleaved pairs of load runs (warmwire, websockets; alternating which goes first)."""
     idle_sessions: int
     idle_workers: int
     idle_settle: float
     idle_cpu_window: float
+    idle_pairs: int
+    """Interleaved pairs of idle runs, as for the load runs."""
     phase_budget: float
     """Seconds one phase (one payload's round trips, say) may take; then its rounds stop."""
 
@@ -71,12 +76,14 @@ class Settings:
             connect_rounds=10,
             load_sessions=1000,
             load_rate=10.0,
-            load_duration=30.0,
+            load_duration=20.0,
             load_workers=4,
+            load_pairs=5,
             idle_sessions=5000,
             idle_workers=4,
             idle_settle=3.0,
             idle_cpu_window=10.0,
+            idle_pairs=3,
             phase_budget=900.0,
         )
 
@@ -95,10 +102,12 @@ class Settings:
             load_rate=10.0,
             load_duration=5.0,
             load_workers=2,
+            load_pairs=3,
             idle_sessions=300,
             idle_workers=2,
             idle_settle=1.0,
             idle_cpu_window=2.0,
+            idle_pairs=1,
             phase_budget=60.0,
         )
 
@@ -270,7 +279,10 @@ def phase_rtt(
             done += n
     samples: dict[str, list[float]] = {w.contender.key: [] for w in workers}
     cpu: dict[str, list[float]] = {w.contender.key: [0.0, 0.0] for w in workers}
-    for _, worker in interleaved(workers, s.rtt_rounds, rng, s.phase_budget):
+    # Each batch's p50 by round: contenders' batches of one round ran next to each other,
+    # so their ratio round by round is a ratio within one stretch of the machine's time.
+    batches: dict[str, list[list[float]]] = {w.contender.key: [] for w in workers}
+    for round_, worker in interleaved(workers, s.rtt_rounds, rng, s.phase_budget):
         key = worker.contender.key
         server = worker.contender.servers[worker.contender.server].process
         client0, server0 = time.process_time(), cpu_seconds(server)
@@ -280,11 +292,14 @@ def phase_rtt(
         cpu[key][0] += time.process_time() - client0
         cpu[key][1] += cpu_seconds(server) - server0
         samples[key] += durations
+        if durations:
+            batches[key].append([round_, median(durations)])
     return {
         key: {
             **attrs.asdict(summarize(values)),
             "client_cpu": cpu[key][0] / len(values),
             "server_cpu": cpu[key][1] / len(values),
+            "batch_p50": batches[key],
         }
         for key, values in samples.items()
         if values and key not in FAILED
@@ -398,6 +413,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-idle", action="store_true")
     parser.add_argument("--skip-profile", action="store_true")
     parser.add_argument("--load-path", default="/async", choices=["/async", "/realtime"])
+    parser.add_argument(
+        "--load-pairs", type=int, help="interleaved load-run pairs (default: 5, quick 3)"
+    )
+    parser.add_argument(
+        "--idle-pairs", type=int, help="interleaved idle-run pairs (default: 3, quick 1)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--out",
@@ -411,6 +432,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     s = Settings.quick() if args.quick else Settings.full()
+    if args.load_pairs is not None:
+        s = attrs.evolve(s, load_pairs=max(1, args.load_pairs))
+    if args.idle_pairs is not None:
+        s = attrs.evolve(s, idle_pairs=max(1, args.idle_pairs))
     rng = random.Random(args.seed)
     only = set(args.only.split(",")) if args.only else None
     log_dir = Path(tempfile.mkdtemp(prefix="warmwire-bench-"))
@@ -432,43 +457,36 @@ def main(argv: list[str] | None = None) -> int:
     }
     run_clients(results, s, rng, only, log_dir)
     if not args.skip_load:
-        from bench.load import run_load
+        from bench.load import run_load_pairs
 
         log(
-            f"load run: {s.load_sessions} sessions x {s.load_rate:g}/s for "
-            f"{s.load_duration:g}s, {s.load_workers} generator processes"
+            f"load runs: {s.load_pairs} interleaved pairs (warmwire, websockets), "
+            f"{s.load_sessions} sessions x {s.load_rate:g}/s for {s.load_duration:g}s, "
+            f"{s.load_workers} generator processes"
         )
-        results["load"] = run_load(
+        results["load_pairs"] = run_load_pairs(
             log_dir,
+            pairs=s.load_pairs,
             sessions=s.load_sessions,
             rate=s.load_rate,
             duration=s.load_duration,
             workers=s.load_workers,
             path=args.load_path,
-        )
-        log("load run, the same against the websockets echo server (reference)")
-        results["load_reference"] = run_load(
-            log_dir,
-            sessions=s.load_sessions,
-            rate=s.load_rate,
-            duration=s.load_duration,
-            workers=s.load_workers,
-            server="websockets",
+            log=log,
         )
     if not args.skip_idle:
-        from bench.idle import run_idle
+        from bench.idle import run_idle_pairs
 
-        results["idle"] = {}
-        for server in ("warmwire", "websockets"):
-            log(f"idle sessions: {s.idle_sessions} on the {server} server")
-            results["idle"][server] = run_idle(
-                log_dir,
-                server=server,
-                sessions=s.idle_sessions,
-                workers=s.idle_workers,
-                settle=s.idle_settle,
-                cpu_window=s.idle_cpu_window,
-            )
+        log(f"idle sessions: {s.idle_pairs} interleaved pairs of {s.idle_sessions} sessions")
+        results["idle_pairs"] = run_idle_pairs(
+            log_dir,
+            pairs=s.idle_pairs,
+            sessions=s.idle_sessions,
+            workers=s.idle_workers,
+            settle=s.idle_settle,
+            cpu_window=s.idle_cpu_window,
+            log=log,
+        )
     if not args.skip_profile:
         from bench.profiling import run_profiles
 

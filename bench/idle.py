@@ -6,7 +6,8 @@ processes (``python -m bench.idle --worker ...``) open ``sessions`` idle
 sessions (each with a pending ``recv()``, as a real client has, so pings are
 answered), waits until the runner counts them all, and measures again:
 memory per session = growth / sessions.  The same is done for the
-``websockets`` echo server as a reference.
+``websockets`` echo server as a reference: ``run_idle_pairs`` alternates the
+two in interleaved pairs and sums up the ratios (:mod:`bench.pairs`).
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import argparse
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 
+from bench.pairs import IDLE_FIGURES, pair_ratios, schedule, summarize_pairs
 from bench.procs import ServerProcess, cpu_seconds, memory, python_module
 
 CONNECT_CONCURRENCY = 50
@@ -93,6 +96,48 @@ def run_idle(
         "rss_per_session": (after["rss"] - before["rss"]) / max(1, held),
         "uss_per_session": (after["uss"] - before["uss"]) / max(1, held),
         "idle_cpu_percent": idle_cpu,
+    }
+
+
+def run_idle_pairs(
+    log_dir: Path,
+    *,
+    pairs: int = 3,
+    sessions: int = 5000,
+    workers: int = 4,
+    settle: float = 3.0,
+    cpu_window: float = 10.0,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """``pairs`` interleaved pairs of idle runs, warmwire and websockets, each with a fresh
+    server process; the side that goes first alternates (:func:`bench.pairs.order`).
+    A run that raises is recorded as its pair's ``error`` and the pair left out."""
+    results: list[dict[str, Any]] = [{"index": i} for i in range(pairs)]
+    for index, server in schedule(pairs):
+        pair = results[index]
+        pair.setdefault("order", []).append(server)
+        if "error" in pair:
+            continue
+        log(f"idle pair {index + 1}/{pairs}: {sessions} sessions on the {server} server")
+        try:
+            pair[server] = run_idle(
+                log_dir,
+                server=server,
+                sessions=sessions,
+                workers=workers,
+                settle=settle,
+                cpu_window=cpu_window,
+            )
+        except Exception as exc:
+            pair["error"] = f"{server}: {type(exc).__name__}: {exc}"
+            log(f"idle pair {index + 1}/{pairs} failed ({pair['error']}); left out")
+    for pair in results:
+        pair["ratios"] = pair_ratios(pair, IDLE_FIGURES)
+    complete = [p for p in results if "error" not in p]
+    return {
+        "settings": {"pairs": pairs, "sessions": sessions, "workers": workers},
+        "pairs": results,
+        "summary": summarize_pairs(complete, IDLE_FIGURES),
     }
 
 

@@ -11,6 +11,10 @@ message in flight; latency is measured from the *scheduled* send time, so a
 runner that falls behind shows up as latency rather than as a quietly lower
 rate (no coordinated omission).  The runner's CPU is read from /proc through
 psutil over exactly the measured window.
+
+``run_load_pairs`` runs it in interleaved pairs, warmwire's runner and the
+websockets echo server under the same generator, and sums up the ratios
+(:mod:`bench.pairs`).
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
 import psutil
 
+from bench.pairs import LOAD_FIGURES, pair_ratios, schedule, summarize_pairs
 from bench.payloads import all_payloads
 from bench.procs import ServerProcess, cpu_seconds, memory, python_module
 from bench.rawclient import RawClient
@@ -135,6 +141,62 @@ def run_load(
         "runner_cpu_percent": 100 * (cpu1 - cpu0) / duration,
         "generators_cpu_percent": 100 * (gen1 - gen0) / duration,
         "runner_rss": mem["rss"],
+    }
+
+
+def run_load_pairs(
+    log_dir: Path,
+    *,
+    pairs: int = 5,
+    sessions: int = 1000,
+    rate: float = 10.0,
+    duration: float = 20.0,
+    workers: int = 4,
+    path: str = "/async",
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """``pairs`` interleaved pairs of load runs, warmwire's runner and the websockets echo
+    server, each run with a fresh server process and the same generator settings; which
+    side goes first alternates from pair to pair (:func:`bench.pairs.order`).
+
+    Returns every pair's two runs and ratios (warmwire / websockets) and, per ratio, its
+    median and spread over the pairs.  A run that raises is recorded as that pair's
+    ``error``; the pair is left out of the summary and the others still run.
+    """
+    results: list[dict[str, Any]] = [{"index": i} for i in range(pairs)]
+    for index, server in schedule(pairs):
+        pair = results[index]
+        pair.setdefault("order", []).append(server)
+        if "error" in pair:
+            continue
+        log(f"load pair {index + 1}/{pairs}: {server}")
+        try:
+            pair[server] = run_load(
+                log_dir,
+                sessions=sessions,
+                rate=rate,
+                duration=duration,
+                workers=workers,
+                path=path,
+                server=server,
+            )
+        except Exception as exc:
+            pair["error"] = f"{server}: {type(exc).__name__}: {exc}"
+            log(f"load pair {index + 1}/{pairs} failed ({pair['error']}); left out")
+    for pair in results:
+        pair["ratios"] = pair_ratios(pair, LOAD_FIGURES)
+    complete = [p for p in results if "error" not in p]
+    return {
+        "settings": {
+            "pairs": pairs,
+            "sessions": sessions,
+            "rate_per_session": rate,
+            "duration": duration,
+            "workers": workers,
+            "path": path,
+        },
+        "pairs": results,
+        "summary": summarize_pairs(complete, LOAD_FIGURES),
     }
 
 

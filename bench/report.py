@@ -10,6 +10,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+import attrs
+
+from bench.pairs import batch_ratios, cpu_per_message, idle_held, load_held, meets, spread
 from bench.profiling import WAITING
 from bench.stats import ratio
 
@@ -66,14 +69,22 @@ RTT_INFO = (
     ("websockets-asyncio", "tcp-asyncio"),
     ("websockets-sync", "tcp-blocking"),
 )
-LOAD_P99_LIMIT = 0.050
+# Load-pair targets: (figure in bench.pairs.LOAD_FIGURES, what the target says, limit).
+LOAD_TARGETS = (
+    ("latency_p99", "load run p99 (from schedule) ≤ 1.0\u00d7 the websockets server's", 1.0),
+    ("cpu_per_message", "load run server CPU per message ≤ 1.0\u00d7 websockets'", 1.0),
+)
+IDLE_LIMIT = 1.0
+"""warmwire / websockets memory (RSS) per idle session."""
+SYNC_HANDLER = ("ww-asyncio-thread", "ww-asyncio", "32 B")
+SYNC_LIMIT = 1.2
+"""A sync handler's 32 B round trip / an async handler's (p50)."""
 CLIENTS = {
     "raw": "a minimal WebSocket client (`bench/rawclient.py`: one pre-masked frame, "
     "header-only parsing, so the generator takes as little of the 2 cores as asyncio "
     "allows)",
     "warmwire": "warmwire's async client",
 }
-LOAD_RATE_FRACTION = 0.99
 
 
 def ms(seconds: float | None) -> str:
@@ -88,6 +99,22 @@ def ms(seconds: float | None) -> str:
 
 def fx(value: float | None) -> str:
     return "\u2013" if value is None else f"{value:.2f}\u00d7"
+
+
+SINGULAR = {"pairs": "pair", "interleaved batches": "batch"}
+
+
+def fspread(summary: dict[str, Any] | None, what: str = "pairs") -> str:
+    """A ratio over pairs (or batches): its median, and its min and max in brackets."""
+    if summary is None:
+        return "\u2013"
+    n = summary["count"]
+    if n == 1:
+        return f"{fx(summary['median'])} (1 {SINGULAR.get(what, what)})"
+    return (
+        f"median {fx(summary['median'])} "
+        f"({summary['low']:.2f}\u2013{summary['high']:.2f}\u00d7 over {n} {what})"
+    )
 
 
 def mib(value: float) -> str:
@@ -122,30 +149,123 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                     "met": None if value is None else value <= limit,
                 }
             )
-    load = results.get("load")
-    if load:
-        held = load["achieved_per_s"] >= LOAD_RATE_FRACTION * load["offered_per_s"]
-        fast = load["latency_p99"] < LOAD_P99_LIMIT
-        rows.append(
-            {
-                "target": f"{load['sessions']} sessions at {load['rate_per_session']:g}/s held, "
-                "p99 < 50 ms",
-                "measured": f"{load['achieved_per_s']:.0f}/{load['offered_per_s']:.0f} msg/s, "
-                f"p99 {ms(load['latency_p99'])} ms, errors {load['errors']}",
-                "met": held and fast and load["connected"] == load["sessions"],
-            }
-        )
-    idle = results.get("idle", {}).get("warmwire")
-    if idle:
-        rows.append(
-            {
-                "target": f"{idle['sessions']} idle sessions in one runner, memory per session",
-                "measured": f"{idle['held']} held, {kib(idle['rss_per_session'])} RSS "
-                f"({kib(idle['uss_per_session'])} USS) per session",
-                "met": idle["held"] == idle["sessions"],
-            }
-        )
+    rows += _load_targets(results) + _idle_targets(results) + _sync_handler_targets(results)
     return rows
+
+
+def _runs(block: dict[str, Any], side: str) -> list[dict[str, Any]]:
+    return [p[side] for p in block["pairs"] if "error" not in p and side in p]
+
+
+def _not_measured(block: dict[str, Any]) -> str:
+    errors = [f"pair {p['index'] + 1}: {p['error']}" for p in block["pairs"] if "error" in p]
+    return f"not measured ({'; '.join(errors) or 'no complete pair'})"
+
+
+def _load_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    block = results.get("load_pairs")
+    if not block:
+        return []
+    conf = block["settings"]
+    rows = []
+    for figure, text, limit in LOAD_TARGETS:
+        summary = block["summary"].get(figure)
+        rows.append(
+            {
+                "target": f"{text} — {conf['sessions']} sessions \u00d7 "
+                f"{conf['rate_per_session']:g}/s, {conf['duration']:g} s",
+                "measured": fspread(summary) if summary else _not_measured(block),
+                "met": meets(summary, limit),
+            }
+        )
+    runs = _runs(block, "warmwire") + _runs(block, "websockets")
+    unheld = [
+        f"{side} in pair {p['index'] + 1}"
+        for p in block["pairs"]
+        for side in ("warmwire", "websockets")
+        if side in p and not load_held(p[side])
+    ]
+    rows.append(
+        {
+            "target": "load held in every run, so the ratios compare like with like (all "
+            f"{conf['sessions']} sessions connected, no errors, ≥ 99 % of the offered rate)",
+            "measured": (
+                f"{len(runs)} runs, "
+                + (f"not held: {', '.join(unheld)}" if unheld else "every one held")
+            )
+            if runs
+            else _not_measured(block),
+            "met": (not unheld) if runs else None,
+        }
+    )
+    return rows
+
+
+def _idle_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    block = results.get("idle_pairs")
+    if not block:
+        return []
+    summary = block["summary"].get("rss_per_session")
+    complete = [p for p in block["pairs"] if "error" not in p]
+    unheld = [
+        f"{side} in pair {p['index'] + 1} held {p[side]['held']}"
+        for p in complete
+        for side in ("warmwire", "websockets")
+        if not idle_held(p[side])
+    ]
+    measured = fspread(summary) if summary else _not_measured(block)
+    if unheld:
+        measured += f"; not every session held: {', '.join(unheld)}"
+    met = meets(summary, IDLE_LIMIT)
+    return [
+        {
+            "target": "idle session memory (RSS) ≤ 1.0\u00d7 websockets' per session — "
+            f"{block['settings']['sessions']:,} sessions",
+            "measured": measured,
+            "met": None if met is None else met and not unheld,
+        }
+    ]
+
+
+def sync_handler_ratio(results: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """The sync handler's round trip over the async handler's: the median and spread of the
+    ratios of the two contenders' batch p50s, round by round; without per-batch figures
+    (an older results file), the ratio of the overall p50s.  Also says which it is."""
+    num, den, payload = SYNC_HANDLER
+    rtt = results.get("rtt", {}).get(payload, {})
+    if num not in rtt or den not in rtt:
+        return None, "not measured"
+    per_batch = batch_ratios(rtt[num].get("batch_p50", []), rtt[den].get("batch_p50", []))
+    if per_batch:
+        summary = spread(per_batch)
+        return (None if summary is None else attrs.asdict(summary)), "interleaved batches"
+    value = ratio(rtt[num]["p50"], rtt[den]["p50"])
+    if value is None:
+        return None, "not measured"
+    return {"median": value, "low": value, "high": value, "count": 1}, "overall p50s"
+
+
+def _sync_handler_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    num, den, payload = SYNC_HANDLER
+    summary, basis = sync_handler_ratio(results)
+    if summary is None:
+        lost = {**results.get("failed", {}), **results.get("skipped", {})}
+        why = lost.get(num) or lost.get(den) or "no round trips"
+        if isinstance(why, list):
+            why = "; ".join(why)
+        measured = f"not measured ({why})"
+    elif basis == "interleaved batches":
+        measured = fspread(summary, "interleaved batches")
+    else:
+        measured = f"{fx(summary['median'])} (ratio of the overall p50s)"
+    return [
+        {
+            "target": f"a sync handler's {payload} round trip ≤ 1.2\u00d7 an async handler's "
+            f"(`{num}` / `{den}`)",
+            "measured": measured,
+            "met": meets(summary, SYNC_LIMIT),
+        }
+    ]
 
 
 def _verdict(met: bool | None) -> str:
@@ -170,7 +290,10 @@ def markdown(results: dict[str, Any], analysis: str) -> str:
     add("![Round-trip latency by payload and contender](benchmarks.png)\n")
 
     add("## Targets\n")
-    add("| target | measured (ratio of p50 round trips, same run) | verdict |")
+    add(
+        "| target | measured (ratios within this run: of p50 round trips; of load and idle "
+        "runs, pair by pair) | verdict |"
+    )
     add("| --- | --- | --- |")
     for row in targets(results):
         add(f"| {row['target']} | {row['measured']} | {_verdict(row['met'])} |")
@@ -269,82 +392,13 @@ def markdown(results: dict[str, Any], analysis: str) -> str:
             )
         add("")
 
-    load = results.get("load")
+    load = results.get("load_pairs")
     if load:
-        ref = results.get("load_reference")
-        runs = [("warmwire runner", load)] + (
-            [("websockets server (reference)", ref)] if ref else []
-        )
-        add("## Load run\n")
-        add(
-            f"{load['sessions']} concurrent sessions, each sending a 32-byte message "
-            f"{load['rate_per_session']:g} times a second (one in flight) for "
-            f"{load['duration']:g} s against one server process (warmwire endpoint "
-            f"`{load['path']}`), from {load['workers']} load-generator processes using "
-            f"{CLIENTS.get(load.get('client', 'warmwire'))}, on the same 2 cores. Latency is "
-            "measured from each "
-            "message's scheduled send time, so a server that falls behind shows it. The "
-            "same load against the websockets echo server is the reference.\n"
-        )
-        add("| figure | " + " | ".join(name for name, _ in runs) + " |")
-        add("| --- |" + " ---: |" * len(runs))
+        _load_section(add, load)
 
-        def row(label: str, fmt: Any) -> None:
-            add(f"| {label} | " + " | ".join(fmt(r) for _, r in runs) + " |")
-
-        row("sessions connected", lambda r: f"{r['connected']} / {r['sessions']}")
-        row("offered rate", lambda r: f"{r['offered_per_s']:,.0f} msg/s")
-        row(
-            "achieved rate (answers within the window)",
-            lambda r: f"{r['achieved_per_s']:,.0f} msg/s",
-        )
-        row(
-            "latency p50 / p99 / max (from schedule), ms",
-            lambda r: f"{ms(r['latency_p50'])} / {ms(r['latency_p99'])} / {ms(r['latency_max'])}",
-        )
-        row(
-            "send\u2192result p50 / p99, ms",
-            lambda r: f"{ms(r['service_p50'])} / {ms(r['service_p99'])}",
-        )
-        row("errors", lambda r: str(r["errors"]))
-        row("server CPU (% of one core)", lambda r: f"{r['runner_cpu_percent']:.0f} %")
-        row(
-            "server CPU per message",
-            lambda r: (
-                f"{1e6 * r['runner_cpu_percent'] / 100 / max(r['achieved_per_s'], 1):,.0f} \u00b5s"
-            ),
-        )
-        row("load generators' CPU (all)", lambda r: f"{r['generators_cpu_percent']:.0f} %")
-        row("server RSS at the end", lambda r: mib(r["runner_rss"]))
-        add("")
-
-    idle = results.get("idle")
+    idle = results.get("idle_pairs")
     if idle:
-        add("## Idle sessions\n")
-        add(
-            "Sessions opened and left idle (each client keeps a `recv()` pending, so "
-            "keepalive pings are answered); memory growth of the server process divided by "
-            "the sessions held. USS counts only the process's own pages.\n"
-        )
-        add(
-            "| server | held | connect all | RSS before → after | per session (RSS) | "
-            "per session (USS) | CPU while idle |"
-        )
-        add("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-        for name, e in idle.items():
-            add(
-                f"| {name} | {e['held']} / {e['sessions']} | {e['connect_seconds']:.1f} s | "
-                f"{mib(e['rss_before'])} → {mib(e['rss_after'])} | {kib(e['rss_per_session'])} | "
-                f"{kib(e['uss_per_session'])} | {e['idle_cpu_percent']:.1f} % |"
-            )
-        ww, peer = idle.get("warmwire"), idle.get("websockets")
-        if ww and peer:
-            add(
-                f"\nwarmwire / websockets memory per idle session: "
-                f"{fx(ratio(ww['rss_per_session'], peer['rss_per_session']))}."
-            )
-        add("")
-
+        _idle_section(add, idle, results["mode"])
     profile = results.get("profile")
     if profile:
         add("## Profile of warmwire's round trip\n")
@@ -443,10 +497,190 @@ def markdown(results: dict[str, Any], analysis: str) -> str:
         "untouched (so permessage-deflate is negotiated).\n"
         "- Pipelined: a sender keeps up to the window of messages in flight while the "
         "receiver takes results (blocking clients alternate on one thread).\n"
-        "- Load and idle runs use fresh server processes without authentication."
+        "- Load and idle runs use fresh server processes without authentication, in pairs: "
+        "one run of warmwire and one of the websockets echo server under the same settings "
+        "(the same generator processes and counts), back to back, warmwire first in "
+        "odd-numbered pairs and websockets first in even-numbered ones (so a drift of the "
+        "machine during the bench lands on both alike), every run with a fresh server "
+        "process. A ratio is taken within a pair; over the pairs it is reported as its "
+        "median and its spread (min\u2013max), and a target is met when the median is at or "
+        "under it. A pair in which a run failed is shown and left out of the median.\n"
+        "- The sync-handler target: in every round of the 32 B round trips, the batch p50 of "
+        "`ww-asyncio-thread` (the `/realtime` endpoint, a sync handler in the worker thread) "
+        "over that of `ww-asyncio` (`/async`, an async handler on the loop), both batches of "
+        "the same interleaved round; the median and spread of these per-round ratios."
     )
     add("")
     return "\n".join(out)
+
+
+def _cpu_msg(run: dict[str, Any]) -> str:
+    value = cpu_per_message(run)
+    return "\u2013" if value is None else f"{value * 1e6:,.0f} \u00b5s"
+
+
+def _pair_label(pair: dict[str, Any]) -> str:
+    return f"{pair['index'] + 1} ({' then '.join(pair['order'])})"
+
+
+def _interleaving(pairs: int, kind: str) -> str:
+    if pairs == 1:
+        return (
+            f"One pair of {kind} runs (warmwire first, then websockets), each with a fresh "
+            "server process: one ratio, no spread."
+        )
+    return (
+        f"{pairs} interleaved pairs of {kind} runs, each run with a fresh server process: "
+        "warmwire first in odd-numbered pairs, websockets first in even-numbered ones, so "
+        "that a drift of the machine lands on both alike. Each ratio is warmwire / "
+        "websockets within one pair; the last row gives its median and its spread "
+        "(min\u2013max) over the pairs."
+    )
+
+
+def _load_section(add: Any, block: dict[str, Any]) -> None:
+    conf = block["settings"]
+    pairs = block["pairs"]
+    client = next(
+        (p[s]["client"] for p in pairs for s in ("warmwire", "websockets") if s in p), "raw"
+    )
+    add("## Load run\n")
+    add(
+        f"{conf['sessions']} concurrent sessions, each sending a 32-byte message "
+        f"{conf['rate_per_session']:g} times a second (one in flight) for "
+        f"{conf['duration']:g} s against one server process (warmwire endpoint "
+        f"`{conf['path']}`), from {conf['workers']} load-generator processes using "
+        f"{CLIENTS.get(client)}, on the same 2 cores. Latency is measured from each "
+        "message's scheduled send time, so a server that falls behind shows it. The same "
+        "generator against the websockets echo server is the reference. "
+        f"{_interleaving(conf['pairs'], 'load')} Milliseconds; server CPU per answered "
+        "message in microseconds.\n"
+    )
+    add(
+        "| pair (order) | warmwire p50 / p99 | websockets p50 / p99 | warmwire CPU/msg | "
+        "websockets CPU/msg | p50 ratio | p99 ratio | CPU/msg ratio |"
+    )
+    add("| --- |" + " ---: |" * 7)
+    figures = ("latency_p50", "latency_p99", "cpu_per_message")
+    for pair in pairs:
+        if "error" in pair:
+            add(f"| {_pair_label(pair)} | failed: {pair['error']} |" + " |" * 6)
+            continue
+        ww, ref = pair["warmwire"], pair["websockets"]
+        add(
+            f"| {_pair_label(pair)} "
+            f"| {ms(ww['latency_p50'])} / {ms(ww['latency_p99'])} "
+            f"| {ms(ref['latency_p50'])} / {ms(ref['latency_p99'])} "
+            f"| {_cpu_msg(ww)} | {_cpu_msg(ref)} | "
+            + " | ".join(fx(pair["ratios"][f]) for f in figures)
+            + " |"
+        )
+    summary = block["summary"]
+    cells = []
+    for f in figures:
+        sm = summary.get(f)
+        cells.append(
+            "\u2013"
+            if sm is None
+            else f"**{fx(sm['median'])}** ({sm['low']:.2f}\u2013{sm['high']:.2f}\u00d7)"
+        )
+    add(
+        f"| median (spread) over {summary_count(summary)} pairs | | | | | "
+        + " | ".join(cells)
+        + " |"
+    )
+    add("")
+    add("Every run:\n")
+    add(
+        "| pair | server | connected | offered \u2192 achieved (within the window) | "
+        "latency max | send\u2192result p50 / p99 | errors | server CPU | generators' CPU | "
+        "server RSS at the end |"
+    )
+    add("| --- | --- |" + " ---: |" * 8)
+    for pair in pairs:
+        for side in pair["order"]:
+            if side not in pair:
+                continue
+            r = pair[side]
+            add(
+                f"| {pair['index'] + 1} | {side} | {r['connected']} / {r['sessions']} | "
+                f"{r['offered_per_s']:,.0f} \u2192 {r['achieved_per_s']:,.0f} msg/s | "
+                f"{ms(r['latency_max'])} | {ms(r['service_p50'])} / {ms(r['service_p99'])} | "
+                f"{r['errors']} | {r['runner_cpu_percent']:.0f} % | "
+                f"{r['generators_cpu_percent']:.0f} % | {mib(r['runner_rss'])} |"
+            )
+    add("")
+
+
+def summary_count(summary: dict[str, Any]) -> int:
+    """How many complete pairs a summary is over (the most any of its figures has)."""
+    return max((s["count"] for s in summary.values() if s), default=0)
+
+
+def _idle_section(add: Any, block: dict[str, Any], mode: str) -> None:
+    pairs = block["pairs"]
+    n = block["settings"]["pairs"]
+    add("## Idle sessions\n")
+    add(
+        "Sessions opened and left idle (each client keeps a `recv()` pending, so "
+        "keepalive pings are answered); memory growth of the server process divided by "
+        "the sessions held. USS counts only the process's own pages. "
+        f"{_interleaving(n, 'idle')}"
+        + (
+            " (The full bench runs 3 pairs of 5,000 sessions; a quick run, one pair of a few "
+            "hundred.)"
+            if mode == "quick"
+            else ""
+        )
+        + "\n"
+    )
+    add(
+        "| pair | server | held | connect all | RSS before \u2192 after | per session (RSS) | "
+        "per session (USS) | CPU while idle |"
+    )
+    add("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for pair in pairs:
+        if "error" in pair:
+            add(f"| {pair['index'] + 1} | failed: {pair['error']} |" + " |" * 6)
+        for side in pair["order"]:
+            if side not in pair:
+                continue
+            e = pair[side]
+            add(
+                f"| {pair['index'] + 1} | {side} | {e['held']} / {e['sessions']} | "
+                f"{e['connect_seconds']:.1f} s | "
+                f"{mib(e['rss_before'])} \u2192 {mib(e['rss_after'])} | "
+                f"{kib(e['rss_per_session'])} | {kib(e['uss_per_session'])} | "
+                f"{e['idle_cpu_percent']:.1f} % |"
+            )
+    add("")
+    add("warmwire / websockets memory per idle session:\n")
+    add("| pair (order) | RSS ratio | USS ratio |")
+    add("| --- | ---: | ---: |")
+    for pair in pairs:
+        if "error" not in pair:
+            r = pair["ratios"]
+            add(
+                f"| {_pair_label(pair)} | {fx(r['rss_per_session'])} | {fx(r['uss_per_session'])} |"
+            )
+    summary = block["summary"]
+    rss, uss = summary.get("rss_per_session"), summary.get("uss_per_session")
+    if rss and rss["count"] > 1:
+        add(
+            f"| median (spread) over {rss['count']} pairs | **{fx(rss['median'])}** "
+            f"({rss['low']:.2f}\u2013{rss['high']:.2f}\u00d7) | "
+            + (
+                f"{fx(uss['median'])} ({uss['low']:.2f}\u2013{uss['high']:.2f}\u00d7) |"
+                if uss
+                else "\u2013 |"
+            )
+        )
+    met = meets(rss, IDLE_LIMIT)
+    add(
+        f"\nAgainst the target (RSS per session \u2264 {IDLE_LIMIT:.1f}\u00d7 websockets'): "
+        f"{fspread(rss)}, {_verdict(met)}."
+    )
+    add("")
 
 
 def _count(results: dict[str, Any]) -> str:
