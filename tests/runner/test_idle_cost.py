@@ -1,0 +1,110 @@
+"""What an idle session costs the runner: two tasks, whatever watches it.
+
+An idle session's memory is mostly its tasks (``bench/idle.py`` measures it,
+``docs/benchmarks.md`` reports it): the reading task and the working task, and
+nothing beside them.  Its timeout, its keepalive pings and the watch for a client
+that stopped reading are looked at by the reading task at the deadline of the
+wait it has anyway (:mod:`warmwire.runner.keepalive`, :class:`StallWatch`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import anyio.abc
+import pytest
+
+from warmwire import runner
+from warmwire.core.client_handshake import ClientProtocol
+from warmwire.runner.stall import LOOKS, StallWatch
+from warmwire.transports import eventloop
+
+pytestmark = pytest.mark.anyio
+
+SESSIONS = 20
+TIMEOUT = 10.0
+
+
+class Quiet(runner.App, app_id="test/quiet"):
+    @runner.realtime("/realtime", session_timeout=None)
+    async def run(self, inp: dict[str, Any]) -> dict[str, Any]:
+        return inp
+
+
+def _tasks() -> int:
+    """The tasks alive in this process's event loop."""
+    if eventloop.current_library() == "asyncio":
+        return len(asyncio.all_tasks())
+    import trio
+
+    def count(task: trio.lowlevel.Task) -> int:
+        return 1 + sum(count(t) for n in task.child_nurseries for t in n.child_tasks)
+
+    return count(trio.lowlevel.current_root_task())
+
+
+async def _upgraded(port: int) -> anyio.abc.SocketStream:
+    """A client that completes the upgrade and then only holds the connection (no task)."""
+    stream = await anyio.connect_tcp("127.0.0.1", port)
+    protocol = ClientProtocol(host=f"127.0.0.1:{port}", target="/test/quiet/realtime")
+    await stream.send(protocol.data_to_send())
+    while not protocol.events():
+        protocol.receive_data(await stream.receive())
+    return stream
+
+
+async def test_an_idle_session_is_two_tasks_with_pings_and_a_send_timeout(
+    wait_until: Callable[..., Any],
+) -> None:
+    async with runner.serve(
+        Quiet,
+        insecure_no_auth=True,
+        ping_interval=0.05,  # pings during the test: they must not add a task
+        ping_timeout=TIMEOUT,  # these clients never answer; they are not cut meanwhile
+        send_timeout=1.0,
+    ) as server:
+        assert server.port is not None
+        with anyio.fail_after(TIMEOUT):
+            # Counted from the first session on: a listener may start a task of its
+            # own at its first connection (anyio's does, under trio).
+            streams = [await _upgraded(server.port)]
+            try:
+                await wait_until(lambda: len(server.runner.sessions) == 1)
+                before = _tasks() - 2
+                streams += [await _upgraded(server.port) for _ in range(SESSIONS - 1)]
+                await wait_until(lambda: len(server.runner.sessions) == SESSIONS)
+                assert _tasks() - before == 2 * SESSIONS
+                # Every session pings its client, and still runs on its two tasks.
+                for stream in streams:
+                    data = b""
+                    while b"\x89" not in data:  # a ping frame's first byte (FIN, opcode 9)
+                        data += await stream.receive()
+                assert _tasks() - before == 2 * SESSIONS
+                assert len(server.runner.sessions) == SESSIONS
+            finally:
+                for stream in streams:
+                    await stream.aclose()
+            await wait_until(lambda: not server.runner.sessions)
+
+
+def test_a_send_is_stuck_after_looks_that_saw_no_send_finish() -> None:
+    watch = StallWatch()
+    watch.pending = 1  # a send under way, and none finishing
+    assert [watch.look() for _ in range(LOOKS + 1)] == [False] * LOOKS + [True]
+
+
+def test_a_finished_send_starts_the_count_again() -> None:
+    watch = StallWatch()
+    watch.pending = 1
+    for _ in range(LOOKS):
+        assert not watch.look()
+    watch.finished += 1  # the send went out (another is under way)
+    assert [watch.look() for _ in range(LOOKS + 2)] == [False] * (LOOKS + 1) + [True]
+
+
+def test_no_send_under_way_is_never_stuck() -> None:
+    watch = StallWatch()
+    assert not any(watch.look() for _ in range(3 * LOOKS))
