@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from helpers.processes import run_cli, start_runner
@@ -34,3 +36,15 @@ def test_bad_limits_are_usage_errors(option: list[str]) -> None:
     result = run_cli("serve", "warmwire.examples.raw_echo:RawEcho", *option)
     assert result.returncode == 2
     assert option[0] in result.stderr
+
+
+def test_serve_freezes_what_setup_left_alive_unless_told_not_to() -> None:
+    args = ["serve", "warmwire.examples.raw_echo:RawEcho", "--insecure-no-auth", "--port", "0"]
+    with start_runner(*args) as served:
+        pass
+    with start_runner(*args, "--no-freeze-gc") as unfrozen:
+        pass
+    frozen = [int(n) for n in re.findall(r"runner ready .* gc_frozen=(\d+)", served.output.text)]
+    assert len(frozen) == 1
+    assert frozen[0] > 1000  # the imports, at least
+    assert re.findall(r"runner ready .* gc_frozen=(\d+)", unfrozen.output.text) == ["0"]

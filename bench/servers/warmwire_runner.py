@@ -50,6 +50,7 @@ async def _serve(args: argparse.Namespace) -> None:
         insecure_no_auth=auth is None,
         max_message_size=64 * 1024 * 1024,
         ping_interval=None if args.no_keepalive else 20.0,
+        freeze_gc=True,  # as `warmwire serve` does
     ) as server:
         print(f"ready {server.url}", flush=True)
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:

@@ -117,6 +117,13 @@ def _add_serve(subparsers: Any) -> None:
         help="keepalive ping period; 0 disables keepalive pings (default %(default)s)",
     )
     serve.add_argument(
+        "--no-freeze-gc",
+        dest="freeze_gc",
+        action="store_false",
+        help="let the garbage collector keep scanning what setup() left alive (by default "
+        "it is frozen after setup(): full collections then pause the sessions far less)",
+    )
+    serve.add_argument(
         "--max-refusal-rate",
         type=_rate,
         default=100.0,
@@ -198,6 +205,7 @@ async def _serve_until_signal(args: argparse.Namespace, apps: list[type[App]]) -
         max_message_size=args.max_message_size,
         ping_interval=args.ping_interval or None,
         max_refusal_rate=args.max_refusal_rate or None,
+        freeze_gc=args.freeze_gc,
         reuse_port=group is not None,
         worker_group=group,
     ) as server:
