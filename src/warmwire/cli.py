@@ -790,7 +790,9 @@ def _add_token_server(subparsers: Any) -> None:
     server.set_defaults(handler=_token_server, verify_key=None, jwks_url=None, leeway=5.0)
     server.set_defaults(jwks_max_age=600.0, jwks_min_interval=30.0)
     server.set_defaults(insecure_no_auth=False, uds=None, log_level="info")
-    server.set_defaults(max_message_size=DEFAULT_MAX_MESSAGE_SIZE, ping_interval=20.0)
+    server.set_defaults(
+        max_message_size=DEFAULT_MAX_MESSAGE_SIZE, ping_interval=20.0, freeze_gc=True
+    )
     server.set_defaults(max_refusal_rate=100.0)
 
 

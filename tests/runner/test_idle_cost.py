@@ -1,10 +1,12 @@
-"""What an idle session costs the runner: two tasks, whatever watches it.
+"""What an idle session costs the runner: its tasks, whatever watches it.
 
 An idle session's memory is mostly its tasks (``bench/idle.py`` measures it,
-``docs/benchmarks.md`` reports it): the reading task and the working task, and
-nothing beside them.  Its timeout, its keepalive pings and the watch for a client
-that stopped reading are looked at by the reading task at the deadline of the
-wait it has anyway (:mod:`warmwire.runner.keepalive`, :class:`StallWatch`).
+``docs/benchmarks.md`` reports it).  Its timeout, its keepalive pings and the watch
+for a client that stopped reading are looked at by the reading task at the
+deadline of the wait it has anyway (:mod:`warmwire.runner.keepalive`,
+:class:`StallWatch`).  Under asyncio, whose driver pushes inputs from its read
+callback, the working task runs only while there are inputs: an idle session is
+one task.  Under trio, the reading task pulls the inputs, beside the working task.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import anyio
 import anyio.abc
 import pytest
 
+import warmwire
 from warmwire import runner
 from warmwire.core.client_handshake import ClientProtocol
 from warmwire.runner.stall import LOOKS, StallWatch
@@ -32,6 +35,10 @@ class Quiet(runner.App, app_id="test/quiet"):
     @runner.realtime("/realtime", session_timeout=None)
     async def run(self, inp: dict[str, Any]) -> dict[str, Any]:
         return inp
+
+
+def _idle_session_tasks() -> int:
+    return 1 if eventloop.current_library() == "asyncio" else 2
 
 
 def _tasks() -> int:
@@ -56,7 +63,7 @@ async def _upgraded(port: int) -> anyio.abc.SocketStream:
     return stream
 
 
-async def test_an_idle_session_is_two_tasks_with_pings_and_a_send_timeout(
+async def test_an_idle_session_is_its_reading_task_with_pings_and_a_send_timeout(
     wait_until: Callable[..., Any],
 ) -> None:
     async with runner.serve(
@@ -73,21 +80,47 @@ async def test_an_idle_session_is_two_tasks_with_pings_and_a_send_timeout(
             streams = [await _upgraded(server.port)]
             try:
                 await wait_until(lambda: len(server.runner.sessions) == 1)
-                before = _tasks() - 2
+                per_session = _idle_session_tasks()
+                before = _tasks() - per_session
                 streams += [await _upgraded(server.port) for _ in range(SESSIONS - 1)]
                 await wait_until(lambda: len(server.runner.sessions) == SESSIONS)
-                assert _tasks() - before == 2 * SESSIONS
-                # Every session pings its client, and still runs on its two tasks.
+                assert _tasks() - before == per_session * SESSIONS
+                # Every session pings its client, and still runs on its tasks.
                 for stream in streams:
                     data = b""
                     while b"\x89" not in data:  # a ping frame's first byte (FIN, opcode 9)
                         data += await stream.receive()
-                assert _tasks() - before == 2 * SESSIONS
+                assert _tasks() - before == per_session * SESSIONS
                 assert len(server.runner.sessions) == SESSIONS
             finally:
                 for stream in streams:
                     await stream.aclose()
             await wait_until(lambda: not server.runner.sessions)
+
+
+async def test_the_working_task_comes_with_inputs_and_goes_when_idle(
+    wait_until: Callable[..., Any],
+) -> None:
+    async with runner.serve(
+        Quiet,
+        insecure_no_auth=True,
+        ping_interval=None,
+        send_timeout=0.4,  # the reading task looks every 0.1 s
+    ) as server:
+        with anyio.fail_after(TIMEOUT):
+            async with warmwire.realtime_async("test/quiet", url=server.url) as conn:
+                await wait_until(lambda: len(server.runner.sessions) == 1)
+                idle = _tasks()
+                for n in range(3):  # each time, a working task takes the input
+                    await conn.send({"n": n})
+                    assert await conn.recv() == {"n": n}
+                    if eventloop.current_library() == "asyncio":
+                        # Idle from one look to the next: retired, back to one task.
+                        await wait_until(lambda: _tasks() == idle)
+                    else:
+                        assert _tasks() == idle  # trio: both tasks all along
+                session = next(iter(server.runner.sessions))
+                assert session.received == 3
 
 
 def test_a_send_is_stuck_after_looks_that_saw_no_send_finish() -> None:

@@ -74,6 +74,17 @@ class DropOldestBuffer(Generic[T]):
             await self._ready.wait()
         return True
 
+    async def wait_for_news(self) -> None:
+        """Wait for an item, the close, or :meth:`nudge` (the consumer looks again)."""
+        if self._items or self._closed:
+            return
+        self._ready = self._new_event()
+        await self._ready.wait()
+
+    def nudge(self) -> None:
+        """Wake the consumer waiting in :meth:`wait_for_news`, with nothing new."""
+        self._ready.set()
+
     async def get_batch(self, max_items: int = 1) -> list[T]:
         """Wait for at least one item; take up to ``max_items``. ``[]`` once closed and empty."""
         if not await self.wait():

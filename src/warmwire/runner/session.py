@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import anyio
+import anyio.abc
 import anyio.lowlevel
 import attrs
 import orjson
@@ -135,8 +136,47 @@ class Session:
     Two tasks: the reading one and the working one.  What watches the session
     (its timeout, the keepalive, a client that stopped reading) is looked at by
     the reading task at the deadline of the wait it has anyway: a task each
-    would cost every idle session their memory.
+    would cost every idle session their memory.  Where the channel pushes inputs
+    (asyncio's driver) and the handler takes one at a time, the working task is
+    started by the first input and retired by the reading task once the session
+    has been idle from one look to the next: an idle session is then one task.
     """
+
+    # Slots: an idle session's attributes in a dict were 1.5 KiB of its memory.
+    __slots__ = (
+        "_backlog",
+        "_clock",
+        "_close_deadline",
+        "_closing",
+        "_draining",
+        "_keepalive",
+        "_last_input",
+        "_next_ping",
+        "_next_stall_look",
+        "_on_demand",
+        "_outbox",
+        "_read_scope",
+        "_received_at_look",
+        "_reply_now",
+        "_retiring",
+        "_sends",
+        "_tasks",
+        "_worker_running",
+        "buffer",
+        "channel",
+        "closed",
+        "codec",
+        "handler",
+        "limits",
+        "metrics",
+        "name",
+        "raw",
+        "received",
+        "sent",
+        "stalled",
+        "workers",
+        "working",
+    )
 
     def __init__(
         self,
@@ -194,6 +234,14 @@ class Session:
             )
         self.working = False
         """True while the app holds an input (the session is not idle)."""
+        self._tasks: anyio.abc.TaskGroup | None = None
+        self._on_demand = False
+        """The working task runs only while there are inputs (see the class docstring)."""
+        self._worker_running = False
+        self._retiring = False
+        """The reading task asks the idle working task to end."""
+        self._received_at_look = 0
+        """``received`` at the reading task's last look."""
         self._draining = False
         self._closing = False
         self._close_deadline = math.inf
@@ -211,7 +259,19 @@ class Session:
     async def run(self) -> None:
         """Serve until the connection is over."""
         async with anyio.create_task_group() as tg:
-            tg.start_soon(self._work)
+            self._tasks = tg
+            channel = self.channel
+            if isinstance(channel, PushChannel):
+                # Where it can, the channel hands inputs to _accept_pushed in its read
+                # callback (the ones read with the request at once); the reading task
+                # then only waits for the end of the connection and looks up at the
+                # deadlines.
+                self._on_demand = not self.handler.mode.streams_input
+                self._reply_now = channel.send_nowait
+                if not channel.push_messages(self._accept_pushed):
+                    self._on_demand = False
+            if not self._on_demand or self.buffer.closed:  # closed: drained before it ran
+                self._start_worker()
             await self._read()
             tg.cancel_scope.cancel()
         if self.stalled:
@@ -222,17 +282,13 @@ class Session:
         """Finish the inputs already accepted, send their results, then close with 1001."""
         self._draining = True
         self.buffer.close()
+        if self._on_demand:
+            self._start_worker()  # it closes the session with 1001 once the inputs are done
 
     # -- reading ------------------------------------------------------------------------------
 
     async def _read(self) -> None:
         channel = self.channel
-        if isinstance(channel, PushChannel):
-            # Where it can, the channel hands inputs to _accept_pushed in its read
-            # callback (the ones read with the request at once); this task then
-            # only waits for the end of the connection and watches the timeouts.
-            self._reply_now = channel.send_nowait
-            channel.push_messages(self._accept_pushed)
         now = self._clock()
         if self._keepalive is not None:
             self._next_ping = self._keepalive.start(now)
@@ -276,6 +332,10 @@ class Session:
             assert self._keepalive is not None, "no pings without a keepalive"
             with self._cut_if_stuck():
                 self._next_ping = await self._keepalive.look(now, self.name)
+        if self._on_demand and self._worker_running and self._idle_since_last_look():
+            self._retiring = True
+            self.buffer.nudge()
+        self._received_at_look = self.received
         if self._closing:
             # Past the close timeout, the client never answered our close: give up on it.
             return now < self._close_deadline and not self.stalled
@@ -287,6 +347,9 @@ class Session:
             with self._cut_if_stuck():
                 await self._timeout()
         return not self.stalled
+
+    def _idle_since_last_look(self) -> bool:
+        return not self.working and not len(self.buffer) and self.received == self._received_at_look
 
     @contextlib.contextmanager
     def _cut_if_stuck(self) -> Iterator[None]:
@@ -301,8 +364,14 @@ class Session:
     def _next_look(self) -> float:
         """When the reading task stops waiting to look up: the next ping, the next look
         for a stuck send, and the session timeout since the last input (the close
-        timeout once our close frame is out)."""
-        return min(self._idle_deadline(), self._next_ping, self._next_stall_look)
+        timeout once our close frame is out).
+
+        No looks for a stuck send while no working task runs: only it waits on
+        sends (the reading task bounds its own); :meth:`_start_worker` brings the
+        next look back in.
+        """
+        stall_look = self._next_stall_look if self._worker_running else math.inf
+        return min(self._idle_deadline(), self._next_ping, stall_look)
 
     def _idle_deadline(self) -> float:
         if self._closing:
@@ -314,7 +383,10 @@ class Session:
 
     def _accept_pushed(self, item: bytes | str) -> None:
         problem = self._take(item)
-        if problem is not None:
+        if problem is None:
+            if self._on_demand and not self._worker_running and len(self.buffer):
+                self._start_worker()
+        else:
             assert self._reply_now is not None, "inputs come without a task only when pushed"
             try:
                 self._reply_now(self._error_message(*problem))
@@ -372,6 +444,36 @@ class Session:
 
     # -- working ------------------------------------------------------------------------------
 
+    def _start_worker(self) -> None:
+        """Start the working task (from the read callback too, where anyio needs telling
+        which loop runs)."""
+        if self._worker_running:
+            return
+        assert self._tasks is not None, "the session's task group is open while it runs"
+        self._worker_running = True
+        self._retiring = False
+        if self._read_scope is not None:  # the reading task waits without stall looks
+            self._read_scope.deadline = min(self._read_scope.deadline, self._next_stall_look)
+        if eventloop.current_library() is None:  # a read callback of asyncio's
+            eventloop.call_on_asyncio(self._tasks.start_soon, self._work)
+        else:
+            self._tasks.start_soon(self._work)
+
+    async def _next_batch(self) -> list[Input] | None:
+        """The inputs to handle next; ``[]`` once the buffer is closed and empty, ``None``
+        once the reading task has retired this working task (it has set
+        ``_worker_running`` aside at once: an input from now on starts another)."""
+        buffer = self.buffer
+        while not len(buffer):
+            if buffer.closed:
+                return []
+            if self._retiring:
+                self._worker_running = False
+                return None
+            await buffer.wait_for_news()
+        self._retiring = False
+        return buffer.take(self.limits.max_batch_size)
+
     async def _work(self) -> None:
         if self.handler.mode.streams_input:
             # Each handler call starts with an input waiting, so one that returns
@@ -382,13 +484,15 @@ class Session:
                 self.working = False
         else:
             backlog = self._backlog
-            while batch := await self.buffer.get_batch(self.limits.max_batch_size):
+            while batch := await self._next_batch():
                 self.working = True
                 if backlog is not None and len(self.buffer):
                     await backlog.run(batch)
                 else:
                     await self._run_batch(batch)
                 self.working = False
+            if batch is None:
+                return  # retired (see _next_batch)
         if self._draining:
             await self._close(CloseCode.GOING_AWAY, "runner draining")
 
