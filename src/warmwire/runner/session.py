@@ -272,7 +272,10 @@ class Session:
                     self._on_demand = False
             if not self._on_demand or self.buffer.closed:  # closed: drained before it ran
                 self._start_worker()
-            await self._read()
+            try:
+                await self._read()
+            finally:
+                self._on_demand = False  # no working task starts once the session is over
             tg.cancel_scope.cancel()
         if self.stalled:
             log.warning("%s: the client stopped reading; disconnected", self.name)
