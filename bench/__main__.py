@@ -456,6 +456,10 @@ def main(argv: list[str] | None = None) -> int:
         "connect": {},
     }
     run_clients(results, s, rng, only, log_dir)
+    from bench.threadhop import measure as measure_thread_hop
+
+    log("a bare thread hop and WorkerPool.run, the floor under a sync handler")
+    results["thread_hop"] = measure_thread_hop(rounds=3 if args.quick else 5)
     if not args.skip_load:
         from bench.load import run_load_pairs
 

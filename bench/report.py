@@ -245,6 +245,31 @@ def sync_handler_ratio(results: dict[str, Any]) -> tuple[dict[str, Any] | None, 
     return {"median": value, "low": value, "high": value, "count": 1}, "overall p50s"
 
 
+def thread_hop_text(results: dict[str, Any]) -> str | None:
+    """What a sync handler's round trip adds to an async one's, beside the floor under it:
+    one bare thread hop in CPython, and warmwire's ``WorkerPool.run`` (``bench/threadhop.py``)."""
+    hop = results.get("thread_hop")
+    num, den, payload = SYNC_HANDLER
+    extra = None
+    if _rtt(results, payload, num) is not None and _rtt(results, payload, den) is not None:
+        extra = _rtt(results, payload, num) - _rtt(results, payload, den)
+    if not hop or extra is None:
+        return None
+    us = 1e6
+    return (
+        f"What a sync handler adds: its {payload} round trip's p50 is "
+        f"{extra * us:,.0f} \u00b5s over an async handler's (`{num}` \u2212 `{den}`). "
+        "Under it lies a hop to a thread and back, two cross-thread wake-ups an async "
+        "handler never pays; measured in the bench process on asyncio for a call that "
+        f"returns at once ({hop['rounds']} interleaved rounds of {hop['hops_per_round']:,} "
+        f"hops, `bench/threadhop.py`), a bare hop (a `SimpleQueue` to a thread, "
+        f"`call_soon_threadsafe` back to a future) takes {hop['bare_p50'] * us:,.0f} \u00b5s "
+        f"p50 and warmwire's `WorkerPool.run` {hop['pool_p50'] * us:,.0f} \u00b5s: the 1.2\u00d7 "
+        "target leaves the hop "
+        f"{0.2 * _rtt(results, payload, den) * us:,.0f} \u00b5s."
+    )
+
+
 def _sync_handler_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     num, den, payload = SYNC_HANDLER
     summary, basis = sync_handler_ratio(results)
@@ -342,6 +367,9 @@ def markdown(results: dict[str, Any], analysis: str) -> str:
             cells.append(f"{fx(r50)} ({fx(r99)})" if r50 is not None else "\u2013")
         add(f"| `{num}` / `{den}` | " + " | ".join(cells) + " |")
     add("")
+    hop = thread_hop_text(results)
+    if hop:
+        add(hop + "\n")
 
     if any("client_cpu" in e for p in results.get("rtt", {}).values() for e in p.values()):
         add("CPU time per round trip, client / server, in microseconds: the bench process's")
