@@ -17,6 +17,7 @@ import sys
 from typing import Any
 
 import anyio
+import attrs
 
 from warmwire import runner
 
@@ -40,6 +41,14 @@ def _auth(args: argparse.Namespace) -> Any:
     return RunnerAuth.from_files(keys=load_keys(args.key_file), signing_key=args.signing_key)
 
 
+def _as_warmwire_serve() -> dict[str, Any]:
+    """The settings ``warmwire serve`` adds (freeze_gc), where this warmwire has them: older
+    checkouts are measured with this server too (``python -m bench.instructions --tree``)."""
+    from warmwire.runner.config import RunnerConfig
+
+    return {"freeze_gc": True} if "freeze_gc" in attrs.fields_dict(RunnerConfig) else {}
+
+
 async def _serve(args: argparse.Namespace) -> None:
     auth = _auth(args)
     async with runner.serve(
@@ -50,7 +59,7 @@ async def _serve(args: argparse.Namespace) -> None:
         insecure_no_auth=auth is None,
         max_message_size=64 * 1024 * 1024,
         ping_interval=None if args.no_keepalive else 20.0,
-        freeze_gc=True,  # as `warmwire serve` does
+        **_as_warmwire_serve(),
     ) as server:
         print(f"ready {server.url}", flush=True)
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
