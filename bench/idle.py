@@ -23,7 +23,7 @@ from typing import Any
 import anyio
 import httpx
 
-from bench.pairs import IDLE_FIGURES, pair_ratios, schedule, summarize_pairs
+from bench.pairs import IDLE_FIGURES, run_pairs
 from bench.procs import ServerProcess, cpu_seconds, memory, python_module
 
 CONNECT_CONCURRENCY = 50
@@ -112,32 +112,24 @@ def run_idle_pairs(
     """``pairs`` interleaved pairs of idle runs, warmwire and websockets, each with a fresh
     server process; the side that goes first alternates (:func:`bench.pairs.order`).
     A run that raises is recorded as its pair's ``error`` and the pair left out."""
-    results: list[dict[str, Any]] = [{"index": i} for i in range(pairs)]
-    for index, server in schedule(pairs):
-        pair = results[index]
-        pair.setdefault("order", []).append(server)
-        if "error" in pair:
-            continue
-        log(f"idle pair {index + 1}/{pairs}: {sessions} sessions on the {server} server")
-        try:
-            pair[server] = run_idle(
-                log_dir,
-                server=server,
-                sessions=sessions,
-                workers=workers,
-                settle=settle,
-                cpu_window=cpu_window,
-            )
-        except Exception as exc:
-            pair["error"] = f"{server}: {type(exc).__name__}: {exc}"
-            log(f"idle pair {index + 1}/{pairs} failed ({pair['error']}); left out")
-    for pair in results:
-        pair["ratios"] = pair_ratios(pair, IDLE_FIGURES)
-    complete = [p for p in results if "error" not in p]
+    results, summary = run_pairs(
+        pairs,
+        lambda server: run_idle(
+            log_dir,
+            server=server,
+            sessions=sessions,
+            workers=workers,
+            settle=settle,
+            cpu_window=cpu_window,
+        ),
+        IDLE_FIGURES,
+        what=f"idle ({sessions} sessions)",
+        log=log,
+    )
     return {
         "settings": {"pairs": pairs, "sessions": sessions, "workers": workers},
         "pairs": results,
-        "summary": summarize_pairs(complete, IDLE_FIGURES),
+        "summary": summary,
     }
 
 

@@ -35,7 +35,7 @@ from typing import Any
 import anyio
 import psutil
 
-from bench.pairs import LOAD_FIGURES, pair_ratios, schedule, summarize_pairs
+from bench.pairs import LOAD_FIGURES, run_pairs
 from bench.payloads import all_payloads
 from bench.procs import ServerProcess, cpu_seconds, memory, python_module
 from bench.rawclient import RawClient
@@ -163,29 +163,21 @@ def run_load_pairs(
     median and spread over the pairs.  A run that raises is recorded as that pair's
     ``error``; the pair is left out of the summary and the others still run.
     """
-    results: list[dict[str, Any]] = [{"index": i} for i in range(pairs)]
-    for index, server in schedule(pairs):
-        pair = results[index]
-        pair.setdefault("order", []).append(server)
-        if "error" in pair:
-            continue
-        log(f"load pair {index + 1}/{pairs}: {server}")
-        try:
-            pair[server] = run_load(
-                log_dir,
-                sessions=sessions,
-                rate=rate,
-                duration=duration,
-                workers=workers,
-                path=path,
-                server=server,
-            )
-        except Exception as exc:
-            pair["error"] = f"{server}: {type(exc).__name__}: {exc}"
-            log(f"load pair {index + 1}/{pairs} failed ({pair['error']}); left out")
-    for pair in results:
-        pair["ratios"] = pair_ratios(pair, LOAD_FIGURES)
-    complete = [p for p in results if "error" not in p]
+    results, summary = run_pairs(
+        pairs,
+        lambda server: run_load(
+            log_dir,
+            sessions=sessions,
+            rate=rate,
+            duration=duration,
+            workers=workers,
+            path=path,
+            server=server,
+        ),
+        LOAD_FIGURES,
+        what="load",
+        log=log,
+    )
     return {
         "settings": {
             "pairs": pairs,
@@ -196,7 +188,7 @@ def run_load_pairs(
             "path": path,
         },
         "pairs": results,
-        "summary": summarize_pairs(complete, LOAD_FIGURES),
+        "summary": summary,
     }
 
 

@@ -56,6 +56,36 @@ def schedule(pairs: int) -> Iterator[tuple[int, str]]:
             yield index, side
 
 
+def run_pairs(
+    pairs: int,
+    run: Callable[[str], dict[str, Any]],
+    figures: Mapping[str, Figure],
+    *,
+    what: str,
+    log: Callable[[str], None],
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any] | None]]:
+    """``run(side)`` for each side of ``pairs`` pairs, in :func:`schedule`'s order; every
+    pair with its runs and ratios, and the summary of the pairs whose runs all succeeded
+    (a run that raises is its pair's ``error``; the other pairs still run).  ``what``
+    names a run in the log (``"load"``, ``"idle"``)."""
+    results: list[dict[str, Any]] = [{"index": i} for i in range(pairs)]
+    for index, side in schedule(pairs):
+        pair = results[index]
+        pair.setdefault("order", []).append(side)
+        if "error" in pair:
+            continue
+        log(f"{what} pair {index + 1}/{pairs}: {side}")
+        try:
+            pair[side] = run(side)
+        except Exception as exc:
+            pair["error"] = f"{side}: {type(exc).__name__}: {exc}"
+            log(f"{what} pair {index + 1}/{pairs} failed ({pair['error']}); left out")
+    for pair in results:
+        pair["ratios"] = pair_ratios(pair, figures)
+    complete = [p for p in results if "error" not in p]
+    return results, summarize_pairs(complete, figures)
+
+
 def pair_ratios(pair: Mapping[str, Any], figures: Mapping[str, Figure]) -> dict[str, float | None]:
     """Each figure's ratio subject / reference within one pair (``None`` if a side is missing)."""
     subject, reference = pair.get(SUBJECT), pair.get(REFERENCE)

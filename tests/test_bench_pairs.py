@@ -19,6 +19,7 @@ from bench.pairs import (
     meets,
     order,
     pair_ratios,
+    run_pairs,
     schedule,
     spread,
     summarize_pairs,
@@ -170,6 +171,33 @@ def test_load_pair_ratios_and_their_summary() -> None:
     assert cpu is not None
     assert cpu["median"] == pytest.approx(1.0)
     assert (cpu["low"], cpu["high"]) == (pytest.approx(0.5), pytest.approx(1.4))
+
+
+def test_run_pairs_runs_in_schedule_order_and_leaves_out_a_failed_pair() -> None:
+    p99s = iter([0.020, 0.025, 0.030, 0.025])  # the runs that succeed, in order
+    ran: list[str] = []
+
+    def run(side: str) -> dict[str, Any]:
+        ran.append(side)
+        if len(ran) == 3:  # pair 2's first run
+            raise RuntimeError("the server did not start")
+        return load_run(side, 0.001, next(p99s), 50)
+
+    logged: list[str] = []
+    results, summary = run_pairs(3, run, LOAD_FIGURES, what="load", log=logged.append)
+    # Pair 2 stops at its failed run; the others run both sides, first side alternating.
+    assert ran == ["warmwire", "websockets", "websockets", "warmwire", "websockets"]
+    assert [r["order"] for r in results] == [
+        ["warmwire", "websockets"],
+        ["websockets", "warmwire"],
+        ["warmwire", "websockets"],
+    ]
+    assert results[1]["error"] == "websockets: RuntimeError: the server did not start"
+    assert any("failed" in line and "left out" in line for line in logged)
+    p99 = summary["latency_p99"]
+    assert p99 is not None
+    assert p99["count"] == 2  # the failed pair is not in the summary
+    assert (p99["low"], p99["high"]) == (pytest.approx(0.8), pytest.approx(1.2))
 
 
 def test_cpu_per_message_is_cpu_seconds_over_answered_messages() -> None:
