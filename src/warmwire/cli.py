@@ -251,10 +251,9 @@ async def _wait_for_stop_signal_or_orphaned() -> None:
 
 async def _supervisor_gone() -> None:
     """Return once standard input ends (the supervisor's end of the pipe has closed)."""
-    from warmwire.transports.eventloop import threadsafe
+    from warmwire.transports.eventloop import thread_wakeup
 
-    gone = anyio.Event()
-    wake = threadsafe(gone.set)
+    wake, gone = thread_wakeup()
 
     def watch() -> None:
         # The raw descriptor, not sys.stdin: a daemon thread blocked in a buffered
@@ -267,7 +266,7 @@ async def _supervisor_gone() -> None:
     # A daemon thread of its own, not anyio's (which the interpreter joins at exit):
     # after a SIGTERM the read may still be blocked when the worker exits.
     threading.Thread(target=watch, name="warmwire-supervisor-watch", daemon=True).start()
-    await gone.wait()
+    await gone()
 
 
 def load_app(target: str) -> type[App]:

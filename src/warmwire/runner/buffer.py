@@ -70,8 +70,7 @@ class DropOldestBuffer(Generic[T]):
         while not self._items:
             if self._closed:
                 return False
-            self._ready = self._new_event()
-            await self._ready.wait()
+            await self.wait_for_news()
         return True
 
     async def wait_for_news(self) -> None:

@@ -148,22 +148,3 @@ def thread_wakeup() -> tuple[Callable[[], object], Callable[[], Awaitable[object
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():  # not cancelled by a plain asyncio cancel meanwhile
         future.set_result(None)
-
-
-def threadsafe(callback: Callable[[], object]) -> Callable[[], None]:
-    """``callback``, callable from any thread: it runs soon on the current event loop."""
-    if current_library() == "trio":
-        import trio
-
-        token = trio.lowlevel.current_trio_token()
-
-        def wake_trio() -> None:
-            token.run_sync_soon(callback)
-
-        return wake_trio
-    loop = asyncio.get_running_loop()
-
-    def wake_asyncio() -> None:
-        loop.call_soon_threadsafe(callback)
-
-    return wake_asyncio
