@@ -9,6 +9,7 @@ the session goes on.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -22,6 +23,9 @@ import pytest
 import warmwire
 from warmwire import runner
 from warmwire.runner import RunningServer
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
 
 pytestmark = pytest.mark.anyio
 
@@ -116,6 +120,35 @@ async def test_unencodable_output_is_internal_error(failing_server: RunningServe
             assert await c.recv() == {"n": 2}
     assert caught.value.error == "INTERNAL_ERROR"
     assert "Traceback" not in caught.value.reason
+
+
+class Fatal(BaseException):
+    """Not an app error: like ``KeyboardInterrupt``, it must stop the runner."""
+
+
+class Dying(runner.App, app_id="test/dying"):
+    @runner.realtime("/realtime")
+    async def run(self, inp: dict[str, Any]) -> dict[str, Any]:
+        if inp.get("die"):
+            raise Fatal(f"fatal at n={inp['n']}")
+        return {"n": inp["n"]}
+
+
+async def test_a_base_exception_escaping_a_handler_stops_the_runner() -> None:
+    """The session's working task (under asyncio, a task it starts at the first
+    input of a burst) does not swallow it: it ends the runner that serves it."""
+
+    async def serve_and_die() -> None:
+        async with runner.serve(Dying, insecure_no_auth=True) as server:
+            async with warmwire.realtime_async("test/dying", url=server.url) as c:
+                await c.send({"n": 1})
+                assert await c.recv() == {"n": 1}
+                await c.send({"n": 2, "die": True})
+                await anyio.sleep_forever()  # until the runner's failure cancels this
+
+    with pytest.raises(BaseExceptionGroup) as caught, anyio.fail_after(TIMEOUT):
+        await serve_and_die()
+    assert caught.group_contains(Fatal, match="fatal at n=2", depth=None)
 
 
 @pytest.mark.parametrize(

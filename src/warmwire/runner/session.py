@@ -149,6 +149,7 @@ class Session:
         "_close_deadline",
         "_closing",
         "_draining",
+        "_failure",
         "_keepalive",
         "_last_input",
         "_next_ping",
@@ -161,6 +162,7 @@ class Session:
         "_retiring",
         "_sends",
         "_tasks",
+        "_worker",
         "_worker_running",
         "buffer",
         "channel",
@@ -237,6 +239,10 @@ class Session:
         self._tasks: anyio.abc.TaskGroup | None = None
         self._on_demand = False
         """The working task runs only while there are inputs (see the class docstring)."""
+        self._worker: eventloop.AsyncioChild | None = None
+        """The working task while ``_on_demand``: started at the first input of a burst."""
+        self._failure: BaseException | None = None
+        """What escaped that task: the session ends and raises it."""
         self._worker_running = False
         self._retiring = False
         """The reading task asks the idle working task to end."""
@@ -270,13 +276,19 @@ class Session:
                 self._reply_now = channel.send_nowait
                 if not channel.push_messages(self._accept_pushed):
                     self._on_demand = False
+            if self._on_demand:
+                self._worker = eventloop.AsyncioChild(self._work, self._worker_failed)
             if not self._on_demand or self.buffer.closed:  # closed: drained before it ran
                 self._start_worker()
             try:
                 await self._read()
             finally:
                 self._on_demand = False  # no working task starts once the session is over
+                if self._worker is not None:
+                    await self._worker.aclose()
             tg.cancel_scope.cancel()
+        if self._failure is not None:
+            raise self._failure
         if self.stalled:
             log.warning("%s: the client stopped reading; disconnected", self.name)
             await self.channel.aclose_transport()
@@ -448,8 +460,7 @@ class Session:
     # -- working ------------------------------------------------------------------------------
 
     def _start_worker(self) -> None:
-        """Start the working task (from the read callback too, where anyio needs telling
-        which loop runs)."""
+        """Start the working task (on demand, from the read callback too)."""
         if self._worker_running:
             return
         assert self._tasks is not None, "the session's task group is open while it runs"
@@ -457,10 +468,15 @@ class Session:
         self._retiring = False
         if self._read_scope is not None:  # the reading task waits without stall looks
             self._read_scope.deadline = min(self._read_scope.deadline, self._next_stall_look)
-        if eventloop.current_library() is None:  # a read callback of asyncio's
-            eventloop.call_on_asyncio(self._tasks.start_soon, self._work)
+        if self._worker is not None:  # on demand: maybe from the read callback
+            self._worker.start()
         else:
             self._tasks.start_soon(self._work)
+
+    def _worker_failed(self, exc: BaseException) -> None:
+        self._failure = exc
+        assert self._tasks is not None, "the working task runs inside the session's task group"
+        self._tasks.cancel_scope.cancel()
 
     async def _next_batch(self) -> list[Input] | None:
         """The inputs to handle next; ``[]`` once the buffer is closed and empty, ``None``

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Literal, Protocol, TypeVar
 
 import anyio
@@ -123,6 +123,54 @@ def event_factory() -> Callable[[], EventLike]:
 
         return trio.Event
     return anyio.Event
+
+
+class AsyncioChild:
+    """A task of asyncio's that its owner starts cheaply, one at a time, and must join.
+
+    ``start()`` works from a task or from a plain callback (a protocol's
+    ``data_received``); ``aclose()`` cancels the task if it still runs and waits
+    for it, shielded, and belongs in the owner's ``finally``.  An exception
+    escaping the task goes to ``on_error``, where the owner cancels its own
+    scope and raises it once that scope is done.
+
+    Why not anyio's task group: its ``start_soon`` gives every task a cancel
+    scope and a record of its own, about 50 µs at a session's first input
+    against 2 µs for ``loop.create_task``, and a thousand sessions starting at
+    once paid that in the runner's tail.  What the task group would add beyond
+    the owner's joining (cancel scopes, ``anyio.sleep``...) works in any asyncio
+    task all the same.
+    """
+
+    __slots__ = ("_fn", "_on_error", "_task")
+
+    def __init__(
+        self,
+        fn: Callable[[], Coroutine[Any, Any, None]],
+        on_error: Callable[[BaseException], object],
+    ) -> None:
+        self._fn = fn
+        self._on_error = on_error
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Run ``fn()`` in a new task; the previous one must be over."""
+        assert self._task is None or self._task.done(), "one task at a time"
+        self._task = asyncio.get_running_loop().create_task(self._fn())
+        self._task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            self._on_error(exc)
+
+    async def aclose(self) -> None:
+        """Cancel the task if it still runs, and wait for it to end."""
+        task = self._task
+        if task is None:
+            return
+        task.cancel()
+        with anyio.CancelScope(shield=True):
+            await asyncio.wait((task,))
 
 
 def thread_wakeup() -> tuple[Callable[[], object], Callable[[], Awaitable[object]]]:
