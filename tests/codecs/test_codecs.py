@@ -8,6 +8,7 @@ import struct
 import zlib
 from typing import Any
 
+import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -97,6 +98,17 @@ def test_msgpack_round_trip(value: Any) -> None:
     encoded = codec.encode(value)
     assert isinstance(encoded, bytes)
     assert same(codec.decode(encoded), value)
+
+
+@given(msgpack_values, msgpack_values)
+@settings(max_examples=200, deadline=None)
+def test_msgpack_encodes_as_packb_does_even_after_a_failed_encode(before: Any, value: Any) -> None:
+    # The codec reuses one Packer per thread: a pack that failed half-way must not
+    # leave its bytes in front of the next message.
+    codec = MsgpackCodec()
+    with pytest.raises(CodecError, match="cannot encode"):
+        codec.encode([before, object()])
+    assert codec.encode(value) == msgpack.packb(value, use_bin_type=True)
 
 
 @given(json_values)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import msgpack
 
 from warmwire.codecs.base import FrameKind
 from warmwire.core.errors import CodecError
+
+_packers = threading.local()
+"""One ``msgpack.Packer`` per thread: ``msgpack.packb`` builds a Packer for every call (more
+than half its time on a small message), and a Packer is not safe to share between threads."""
 
 
 class MsgpackCodec:
@@ -18,7 +23,12 @@ class MsgpackCodec:
 
     def encode(self, obj: Any) -> bytes:
         try:
-            data: bytes = msgpack.packb(obj, use_bin_type=True)
+            pack = _packers.pack
+        except AttributeError:  # this thread's first message
+            pack = _packers.pack = msgpack.Packer(use_bin_type=True).pack
+        try:
+            # A failed pack resets the Packer's buffer: the next message starts clean.
+            data: bytes = pack(obj)
         except (TypeError, ValueError, OverflowError) as exc:
             raise CodecError(f"msgpack cannot encode {type(obj).__name__}: {exc}") from None
         return data

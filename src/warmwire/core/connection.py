@@ -108,7 +108,8 @@ class Connection:
     # -- writing ----------------------------------------------------------
     def send_message(self, data: bytes | bytearray | memoryview | str) -> None:
         """Queue one message: ``str`` as a text frame, bytes as a binary frame."""
-        self._require_open()
+        if self.state is not State.OPEN:  # _require_open(), inline: once per message
+            self._require_open()
         if isinstance(data, str):
             self._frame(frames.Opcode.TEXT, data.encode("utf-8"))
         else:
@@ -187,7 +188,7 @@ class Connection:
                 data: bytes | bytearray | memoryview
                 if key is not None:
                     turn = self._frame_offset % 4
-                    data = masking.mask(chunk, key[turn:] + key[:turn])
+                    data = masking.masker(chunk, key[turn:] + key[:turn])
                 elif isinstance(read := view.obj, bytes):
                     # An immutable read is kept, not copied: whole, or a view of its payload.
                     data = read if take == end else chunk
@@ -209,7 +210,10 @@ class Connection:
             start = pos + header
             key = bytes(view[start - 4 : start]) if expect_masked else None
             if opcode in frames.DATA_OPCODES:
-                self._start_data_frame(opcode)
+                if opcode == frames.Opcode.CONTINUATION or self._message_opcode:
+                    self._start_data_frame(opcode)  # judges the fragment
+                else:
+                    self._message_opcode = opcode  # a new message: the common case
                 if limit is not None and self._size + length > limit:
                     # Judged on the header: an oversized message is refused before
                     # its payload is read.
@@ -224,7 +228,7 @@ class Connection:
                 break  # a control frame (at most 125 bytes) is handled whole
             payload = view[start : start + length]
             pos = start + length
-            data = masking.mask(payload, key) if key is not None else bytes(payload)
+            data = masking.masker(payload, key) if key is not None else bytes(payload)
             if opcode in frames.DATA_OPCODES:
                 self._on_data(data, fin)
             else:

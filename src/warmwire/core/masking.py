@@ -84,3 +84,8 @@ def mask(data: Buffer, key: bytes) -> bytes | bytearray:
     if HAVE_NUMPY and len(data) >= _NUMPY_MIN:
         return mask_numpy(data, key)
     return mask_pure(data, key)
+
+
+masker: Callable[[Buffer, bytes], bytes | bytearray] = mask if _apply_mask is None else _apply_mask
+"""What the frame parser calls: :func:`mask` itself, or the C masker it would pick for every
+size, without the Python call around it (once per frame received)."""

@@ -46,24 +46,21 @@ class DropOldestBuffer(Generic[T]):
         if self._closed:
             raise anyio.ClosedResourceError
         dropped: list[T] = []
-        self._items.append((item, size))
+        items = self._items
+        items.append((item, size))
         self.pending_bytes += size
-        while len(self._items) > self.capacity or self._over_bytes():
-            old, old_size = self._items.pop(0)
+        max_bytes = self.max_bytes
+        # The newest input always stays, even alone over the byte limit: the message
+        # size limit, not this one, bounds a single input.
+        while len(items) > self.capacity or (
+            max_bytes is not None and self.pending_bytes > max_bytes and len(items) > 1
+        ):
+            old, old_size = items.pop(0)
             self.pending_bytes -= old_size
             dropped.append(old)
         self.dropped += len(dropped)
         self._ready.set()
         return dropped
-
-    def _over_bytes(self) -> bool:
-        # The newest input always stays, even alone over the limit: the message
-        # size limit, not this one, bounds a single input.
-        return (
-            self.max_bytes is not None
-            and self.pending_bytes > self.max_bytes
-            and len(self._items) > 1
-        )
 
     async def wait(self) -> bool:
         """Wait for an item; ``False`` once closed and empty."""
@@ -92,6 +89,8 @@ class DropOldestBuffer(Generic[T]):
 
     def take(self, max_items: int = 1) -> list[T]:
         """Take up to ``max_items`` without waiting (``[]`` when empty)."""
+        if not self._items:
+            return []
         taken = self._items[:max_items]
         del self._items[:max_items]
         batch = []

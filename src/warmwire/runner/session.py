@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import anyio
@@ -483,7 +483,8 @@ class Session:
         once the reading task has retired this working task (it has set
         ``_worker_running`` aside at once: an input from now on starts another)."""
         buffer = self.buffer
-        while not len(buffer):
+        size = self.limits.max_batch_size
+        while not (batch := buffer.take(size)):
             if buffer.closed:
                 return []
             if self._retiring:
@@ -491,7 +492,7 @@ class Session:
                 return None
             await buffer.wait_for_news()
         self._retiring = False
-        return buffer.take(self.limits.max_batch_size)
+        return batch
 
     async def _work(self) -> None:
         if self.handler.mode.streams_input:
@@ -519,7 +520,7 @@ class Session:
         clock = self._clock
         started = clock()
         try:
-            args = [self._validated(inp) for inp in batch]
+            args = batch if self.handler.validate is None else [self._validated(i) for i in batch]
         except InvalidInput as exc:
             await self._error(ErrorCode.INVALID_INPUT, str(exc))
             return
@@ -604,7 +605,8 @@ class Session:
     # -- sending ------------------------------------------------------------------------------
 
     async def _result(self, inp: Input, out: Any, elapsed: float) -> None:
-        out = to_plain(out)
+        if type(out) is not dict:  # a dict, the common case, is plain already
+            out = to_plain(out)
         if (
             isinstance(out, dict)
             and isinstance(inp, dict)
@@ -657,11 +659,12 @@ class Session:
         """Put results in ``outbox`` from now on, instead of sending them (``None``: send)."""
         self._outbox = outbox
 
-    async def _send(self, data: bytes | str) -> None:
+    def _send(self, data: bytes | str) -> Awaitable[None]:
+        # Not a coroutine of its own: once per result, it hands over _send_now's.
         if self._outbox is not None:
             self._outbox.append(data)
-        else:
-            await self._send_now(data)
+            return _sent_already()
+        return self._send_now(data)
 
     async def _send_now(self, data: bytes | str | list[bytes | str]) -> None:
         """Send one message, or a list of them in as few writes as possible."""
@@ -684,6 +687,10 @@ class Session:
         finally:
             sends.pending -= 1
             sends.finished += 1
+
+
+async def _sent_already() -> None:
+    """What :meth:`Session._send` returns when the message went to the outbox."""
 
 
 class _InputStream:

@@ -157,7 +157,10 @@ class AsyncioWebSocket(AsyncWebSocket):
 
     def _write_out(self) -> None:
         sock = self._sock
-        for chunk in coalesced(self._protocol.chunks_to_send()):
+        chunks = self._protocol.chunks_to_send()
+        if len(chunks) > 1:  # one message is one chunk: no call for it
+            chunks = coalesced(chunks)
+        for chunk in chunks:
             if chunk:
                 sock.write(memoryview(chunk) if len(chunk) >= LARGE_WRITE else chunk)
 
@@ -223,7 +226,10 @@ class AsyncioWebSocket(AsyncWebSocket):
     async def send(self, data: bytes | str) -> None:
         self._protocol.send_message(data)
         self._write_out()
-        await self._sent()
+        if self._yield_on_send or self._sock.write_paused:
+            await self._sent()
+        else:  # what _sent() would do, without its coroutine: once per message
+            self._yield_on_send = True
 
     async def send_many(self, data: Sequence[bytes | str]) -> None:
         try:
