@@ -87,6 +87,7 @@ interop-setup:
 # interop-setup provides fal's own venv, from which the bench's fal endpoint runs.
 bench: $(STAMP) interop-setup
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	bash bench/setup-valgrind.sh || echo "make bench: without valgrind, the instructions row says not measured"
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # Time to first event of a progressive output (bench/stream.py): warmwire's /stream vs the same
@@ -94,12 +95,14 @@ bench: $(STAMP) interop-setup
 bench-stream: $(STAMP) interop-setup
 	$(BIN)/python -m bench.stream $(BENCH_STREAM_ARGS)
 
-# Runner instructions per 32 B round trip under callgrind (bench/instructions.py): repeatable
-# on a busy machine.  BENCH_INSTRUCTIONS_ARGS="--tree /path/to/other/checkout --tree ." compares
-# checkouts in one run (e.g. a git worktree of the commit before a hot-path change).
+# Runner instructions per 32 B round trip under callgrind (bench/instructions.py), beside the
+# websockets echo server's in the same run: repeatable on a busy machine.
+# BENCH_INSTRUCTIONS_ARGS="--tree /path/to/other/checkout --tree ." compares checkouts in one
+# run (e.g. a git worktree of the commit before a hot-path change).
 BENCH_INSTRUCTIONS_ARGS ?=
 
 bench-instructions: $(STAMP)
+	bash bench/setup-valgrind.sh
 	$(BIN)/python -m bench.instructions $(BENCH_INSTRUCTIONS_ARGS)
 
 # A local scale-out cluster: token service + CLUSTER_RUNNERS runners of the echo app

@@ -412,6 +412,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-load", action="store_true")
     parser.add_argument("--skip-idle", action="store_true")
     parser.add_argument("--skip-profile", action="store_true")
+    parser.add_argument("--skip-instructions", action="store_true", help="no callgrind counts")
     parser.add_argument("--load-path", default="/async", choices=["/async", "/realtime"])
     parser.add_argument(
         "--load-pairs", type=int, help="interleaved load-run pairs (default: 5, quick 3)"
@@ -460,6 +461,11 @@ def main(argv: list[str] | None = None) -> int:
 
     log("a bare thread hop and WorkerPool.run, the floor under a sync handler")
     results["thread_hop"] = measure_thread_hop(rounds=3 if args.quick else 5)
+    if not args.skip_instructions:
+        from bench.instructions import run_instructions
+
+        log("runner instructions per round trip under callgrind: warmwire and websockets")
+        results["instructions"] = run_instructions(round_trips=500 if args.quick else 2000)
     if not args.skip_load:
         from bench.load import run_load_pairs
 

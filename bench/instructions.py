@@ -13,6 +13,11 @@ change to the hot path is compared before and after in one run::
 
     git worktree add /tmp/before HEAD~5
     python -m bench.instructions --tree /tmp/before --tree .
+
+The websockets echo server is measured the same way in the same run (``--no-peer``
+skips it), and each runner's count is given as a ratio to it: the repeatable form of
+"runner CPU per message" against the peer.  valgrind comes from Debian
+(``make bench-instructions`` installs it, ``bench/setup-valgrind.sh``).
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -56,19 +63,38 @@ async def _measured(url: str, path: str, pid: int, warmup: int, count: int) -> N
 
 def measure(tree: Path, *, backend: str, path: str, warmup: int, round_trips: int) -> float:
     """Runner instructions per round trip for the warmwire checkout at ``tree``."""
+    server = ["bench.servers.warmwire_runner", "--no-keepalive", "--backend", backend]
+    return _measure_server(server, tree / "src", path=path, warmup=warmup, round_trips=round_trips)
+
+
+def measure_websockets(*, warmup: int, round_trips: int) -> float:
+    """The same count for the websockets echo server (``bench/servers/websockets_echo.py``,
+    asyncio), the peer the runner is compared with: it answers any path, and frames the same
+    32 B message the same way."""
+    return _measure_server(
+        ["bench.servers.websockets_echo"],
+        ROOT / "src",
+        path="/async",
+        warmup=warmup,
+        round_trips=round_trips,
+    )
+
+
+def _measure_server(
+    server_module: list[str], src: Path, *, path: str, warmup: int, round_trips: int
+) -> float:
+    """Instructions per round trip of ``python -m <server_module>`` (which prints ``ready URL``)
+    under callgrind, driven by this checkout's async client."""
     out_dir = Path(tempfile.mkdtemp(prefix="warmwire-callgrind-"))
     out = out_dir / "callgrind.out"
-    env = {**os.environ, "PYTHONPATH": f"{tree / 'src'}{os.pathsep}{ROOT}"}
+    env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{ROOT}"}
     command = [
         "valgrind",
         "--tool=callgrind",
         f"--callgrind-out-file={out}.%p",
         sys.executable,
         "-m",
-        "bench.servers.warmwire_runner",
-        "--no-keepalive",
-        "--backend",
-        backend,
+        *server_module,
     ]
     server = subprocess.Popen(
         command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
@@ -77,7 +103,7 @@ def measure(tree: Path, *, backend: str, path: str, warmup: int, round_trips: in
         assert server.stdout is not None
         line = server.stdout.readline()
         if not line.startswith("ready "):
-            raise RuntimeError(f"the runner under callgrind did not start: {line!r}")
+            raise RuntimeError(f"{server_module[0]} under callgrind did not start: {line!r}")
         url = line.split()[1]
         anyio.run(_measured, url, path, server.pid, warmup, round_trips)
         dumps: list[Path] = []
@@ -145,6 +171,27 @@ def measure_client(tree: Path, *, backend: str, path: str, round_trips: int) -> 
         server.wait(timeout=60)
 
 
+def run_instructions(*, round_trips: int, warmup: int = 200) -> dict[str, Any]:
+    """What ``python -m bench`` reports: the runner's count (async and sync handler) and the
+    websockets echo server's, or why they could not be counted."""
+    missing = [tool for tool in ("valgrind", "callgrind_control") if shutil.which(tool) is None]
+    if missing:
+        return {"error": f"{' and '.join(missing)} not installed: bash bench/setup-valgrind.sh"}
+    try:
+        counts = {
+            "websockets": measure_websockets(warmup=warmup, round_trips=round_trips),
+            "warmwire": measure(
+                ROOT, backend="asyncio", path="/async", warmup=warmup, round_trips=round_trips
+            ),
+            "warmwire_sync": measure(
+                ROOT, backend="asyncio", path="/realtime", warmup=warmup, round_trips=round_trips
+            ),
+        }
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        return {"error": f"callgrind run failed: {exc}"}
+    return {**counts, "round_trips": round_trips}
+
+
 async def _client_only(url: str, path: str, count: int) -> None:
     async with warmwire.realtime_async("bench/echo", url=url, path=path, open_timeout=120) as conn:
         for _ in range(count):
@@ -160,11 +207,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--round-trips", type=int, default=2000)
     parser.add_argument("--side", default="runner", choices=["runner", "client", "both"])
+    parser.add_argument(
+        "--no-peer",
+        action="store_true",
+        help="do not measure the websockets echo server (the runner's ratio is to it)",
+    )
     parser.add_argument("--as-client", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.as_client:  # the process measured by measure_client
         anyio.run(_client_only, args.as_client, args.path, args.round_trips, backend=args.backend)
         return 0
+    peer = None
+    if args.side in ("runner", "both") and not args.no_peer:
+        peer = measure_websockets(warmup=args.warmup, round_trips=args.round_trips)
+        print(f"websockets echo server: {peer:,.0f} instructions per 32 B round trip", flush=True)
     for tree in args.tree or [ROOT]:
         tree = tree.resolve()
         if args.side in ("runner", "both"):
@@ -175,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
                 warmup=args.warmup,
                 round_trips=args.round_trips,
             )
-            print(f"{tree}: runner {per:,.0f} instructions per 32 B round trip", flush=True)
+            ratio = "" if peer is None else f" ({per / peer:.2f}x the websockets echo server's)"
+            print(f"{tree}: runner {per:,.0f} instructions per 32 B round trip{ratio}", flush=True)
         if args.side in ("client", "both"):
             per = measure_client(
                 tree, backend=args.backend, path=args.path, round_trips=args.round_trips

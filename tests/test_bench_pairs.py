@@ -349,6 +349,27 @@ def test_sync_handler_target_from_batch_ratios() -> None:
     assert report.targets(results)[-1]["met"] is False
 
 
+def instructions_row(results: dict[str, Any]) -> dict[str, Any]:
+    (row,) = [r for r in report.targets(results) if r["target"].startswith("runner instructions")]
+    return row
+
+
+def test_instructions_target_is_the_ratio_to_websockets() -> None:
+    counts = {"websockets": 144_000.0, "warmwire_sync": 245_000.0, "round_trips": 2000}
+    row = instructions_row(base_results(instructions={**counts, "warmwire": 138_240.0}))
+    assert row["measured"].startswith("0.96\u00d7 (138,240 against 144,000")
+    assert row["met"] is True
+    row = instructions_row(base_results(instructions={**counts, "warmwire": 151_200.0}))
+    assert row["met"] is False
+
+
+def test_instructions_not_counted_say_why() -> None:
+    block = {"error": "valgrind not installed: bash bench/setup-valgrind.sh"}
+    row = instructions_row(base_results(instructions=block))
+    assert row["measured"] == f"not measured ({block['error']})"
+    assert row["met"] is None
+
+
 def test_sync_handler_target_falls_back_to_overall_p50s() -> None:
     results = base_results()
     results["rtt"]["32 B"] = {

@@ -22,6 +22,7 @@ import pytest
 import warmwire
 from warmwire import runner
 from warmwire.core.client_handshake import ClientProtocol
+from warmwire.runner import session as session_module
 from warmwire.runner.stall import LOOKS, StallWatch
 from warmwire.transports import eventloop
 
@@ -98,14 +99,18 @@ async def test_an_idle_session_is_its_reading_task_with_pings_and_a_send_timeout
             await wait_until(lambda: not server.runner.sessions)
 
 
+@pytest.mark.parametrize("send_timeout", [0.4, None], ids=["send-timeout", "no-send-timeout"])
 async def test_the_working_task_comes_with_inputs_and_goes_when_idle(
-    wait_until: Callable[..., Any],
+    wait_until: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, send_timeout: float | None
 ) -> None:
+    # The reading task looks every 0.1 s: a quarter of the send timeout, or without
+    # one (and without pings), every RETIRE_LOOK, which would otherwise be seconds.
+    monkeypatch.setattr(session_module, "RETIRE_LOOK", 0.1)
     async with runner.serve(
         Quiet,
         insecure_no_auth=True,
         ping_interval=None,
-        send_timeout=0.4,  # the reading task looks every 0.1 s
+        send_timeout=send_timeout,
     ) as server:
         with anyio.fail_after(TIMEOUT):
             async with warmwire.realtime_async("test/quiet", url=server.url) as conn:

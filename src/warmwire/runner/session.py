@@ -42,6 +42,10 @@ log = logging.getLogger("warmwire.runner.session")
 Input = dict[str, Any] | bytes | str
 """A decoded input: a map of fields, or a raw endpoint's payload as sent."""
 
+RETIRE_LOOK = 7.5
+"""Without a ``send_timeout`` (whose looks retire it too), how often the reading task looks
+at an on-demand working task, to retire it once the session is idle: seconds."""
+
 DRAINING_REASON = (
     "runner draining: this input was not processed; reconnect (the runner closes with 1001) "
     "and send it again"
@@ -152,6 +156,7 @@ class Session:
         "_failure",
         "_keepalive",
         "_last_input",
+        "_look_every",
         "_next_ping",
         "_next_stall_look",
         "_on_demand",
@@ -218,7 +223,9 @@ class Session:
         self._next_ping = math.inf
         """When the reading task next looks at the keepalive."""
         self._next_stall_look = math.inf
-        """When the reading task next looks for a send stuck past ``send_timeout``."""
+        """When the reading task next looks at the working task: for a send stuck past
+        ``send_timeout``, and (on demand) to retire it once the session is idle."""
+        self._look_every = math.inf
         self._outbox: Outbox | None = None
         """Results held to leave in one write (see :class:`Backlog`), or ``None``."""
         self._backlog: Backlog[Input] | None = None
@@ -309,7 +316,10 @@ class Session:
             self._next_ping = self._keepalive.start(now)
         send_timeout = self.limits.send_timeout
         if send_timeout is not None:
-            self._next_stall_look = now + send_timeout / LOOKS
+            self._look_every = send_timeout / LOOKS
+        elif self._on_demand:
+            self._look_every = RETIRE_LOOK
+        self._next_stall_look = now + self._look_every
         while True:
             # One cancel scope, and one deadline, for many messages: inputs do not
             # move it (that would be an update in the event loop per message);
@@ -338,11 +348,10 @@ class Session:
     async def _look(self, now: float) -> bool:
         """What the reading task does at its deadline; ``False``: the session is over."""
         if now >= self._next_stall_look:
-            if self._sends.look():
+            if self.limits.send_timeout is not None and self._sends.look():
                 self.stalled = True
                 return False
-            assert self.limits.send_timeout is not None, "no looks without a send timeout"
-            self._next_stall_look = now + self.limits.send_timeout / LOOKS
+            self._next_stall_look = now + self._look_every
         if now >= self._next_ping:
             assert self._keepalive is not None, "no pings without a keepalive"
             with self._cut_if_stuck():
