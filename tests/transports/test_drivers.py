@@ -16,6 +16,7 @@ import anyio
 import anyio.abc
 import pytest
 
+from helpers.polling import wait_until
 from helpers.wire import OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, close_payload, frame
 from helpers.wire import parse_frames as parse
 from warmwire.core.events import Closed, Initiator, UpgradeRequest
@@ -260,6 +261,51 @@ async def test_send_waits_for_a_peer_that_is_not_reading(
             while received < 32 * len(payload):
                 received += len(await peer.stream.receive(1 << 20))
         assert sent == 32
+
+
+@pytest.mark.parametrize(
+    "combo",
+    [("asyncio", "anyio"), ("trio", "anyio")],  # asyncio's own driver never waits to write
+    ids=["anyio-driver-on-asyncio", "anyio-driver-on-trio"],
+    indirect=True,
+)
+async def test_a_pong_waiting_for_the_peer_is_written_whole_when_the_reader_is_cancelled(
+    pair: tuple[AsyncWebSocket, Peer],
+) -> None:
+    ws, peer = pair
+    assert isinstance(ws, AnyioWebSocket)
+    # Fill the socket toward the peer with whole (empty) frames, as results would.
+    raw = ws._stream.extra(anyio.abc.SocketAttribute.raw_socket)
+    fill = frame(OP_BINARY, b"", mask=None)
+    filled = 0
+    # A duplicate of the driver's socket (asyncio wraps its own): the same non-blocking
+    # socket underneath.
+    with socket.fromfd(raw.fileno(), raw.family, raw.type) as same:
+        while True:
+            try:
+                sent = same.send(fill)
+            except BlockingIOError:
+                break
+            assert sent == len(fill)
+            filled += 1
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            reading = anyio.CancelScope()
+
+            async def read() -> None:
+                with reading:
+                    await ws.recv()
+
+            tg.start_soon(read)
+            await peer.send(frame(OP_PING, b"are you there"))
+            await wait_until(ws._send_lock.locked, "the reader writing its pong")
+            # What a session's look does to its reading task: its deadline passes while
+            # the pong waits for room in the socket.
+            reading.cancel()
+            frames = await peer.read_until(filled + 1)
+        assert frames[filled] == (OP_PONG, True, b"are you there")
+        await ws.send(b"still framed")
+        assert (await peer.read_until(filled + 2))[filled + 1] == (OP_BINARY, True, b"still framed")
 
 
 async def test_push_mode_delivers_in_the_read_callback(

@@ -206,8 +206,16 @@ class AnyioWebSocket(AsyncWebSocket):
         """
         if self._send_lock.locked() or not self._protocol.has_data_to_send():
             return
-        async with self._send_lock:
-            await self._write_pending()
+        # Shielded: the reader's wait has a deadline (the session's next look), and a
+        # write cut short by it would lose the frame taken from the protocol, or leave
+        # half of it on the wire.  Bounded instead by close_timeout: a peer that takes
+        # nothing for that long is cut, and its stream is closed, never left half-written.
+        with anyio.CancelScope(shield=True) as scope:
+            scope.deadline = anyio.current_time() + self._close_timeout
+            async with self._send_lock:
+                await self._write_pending()
+        if scope.cancelled_caught:
+            await self.aclose_transport()
 
     async def _write_pending(self) -> None:
         """With the send lock held: write the protocol's output until there is none left.
