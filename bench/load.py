@@ -226,8 +226,8 @@ async def _worker(args: argparse.Namespace) -> None:
             async with opened:
                 try:
                     if args.client == "raw":
-                        conn = await RawClient.open(args.url, f"/bench/echo{args.path}", payload)
-                        conns.append((conn.aclose, conn))
+                        raw = await RawClient.open(args.url, f"/bench/echo{args.path}", payload)
+                        conns.append((raw.aclose, raw))
                     else:
                         cm = warmwire.realtime_async("bench/echo", url=args.url, path=args.path)
                         conn = await cm.__aenter__()
