@@ -111,6 +111,14 @@ def test_msgpack_encodes_as_packb_does_even_after_a_failed_encode(before: Any, v
     assert codec.encode(value) == msgpack.packb(value, use_bin_type=True)
 
 
+def test_msgpack_encodes_as_packb_does_around_a_large_message() -> None:
+    # After a message over a megabyte the thread's Packer is let go (its buffer would
+    # stay that large); the next one is made afresh.
+    codec = MsgpackCodec()
+    for value in ({"n": 1}, {"image": bytes(range(256)) * 8192}, {"n": 2}):
+        assert codec.encode(value) == msgpack.packb(value, use_bin_type=True)
+
+
 @given(json_values)
 @settings(max_examples=200, deadline=None)
 def test_json_round_trip(value: Any) -> None:

@@ -14,6 +14,10 @@ _packers = threading.local()
 """One ``msgpack.Packer`` per thread: ``msgpack.packb`` builds a Packer for every call (more
 than half its time on a small message), and a Packer is not safe to share between threads."""
 
+_KEEP_BELOW = 1 << 20
+"""A Packer's buffer grows to its largest message and stays: after a larger one, the
+thread's Packer is let go (packing megabytes costs far more than making a Packer)."""
+
 
 class MsgpackCodec:
     """msgpack with ``use_bin_type`` so images round-trip as ``bytes``."""
@@ -31,6 +35,8 @@ class MsgpackCodec:
             data: bytes = pack(obj)
         except (TypeError, ValueError, OverflowError) as exc:
             raise CodecError(f"msgpack cannot encode {type(obj).__name__}: {exc}") from None
+        if len(data) >= _KEEP_BELOW:
+            del _packers.pack
         return data
 
     def decode(self, data: bytes | str) -> Any:
