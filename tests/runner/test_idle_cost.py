@@ -5,8 +5,8 @@ An idle session's memory is mostly its tasks (``bench/idle.py`` measures it,
 for a client that stopped reading are looked at by the reading task at the
 deadline of the wait it has anyway (:mod:`warmwire.runner.keepalive`,
 :class:`StallWatch`).  Under asyncio, whose driver pushes inputs from its read
-callback, the working task runs only while there are inputs: an idle session is
-one task.  Under trio, the reading task pulls the inputs, beside the working task.
+callback, and under trio, whose reading task pulls them, the working task runs
+only while there are inputs: an idle session is one task.
 """
 
 from __future__ import annotations
@@ -36,10 +36,6 @@ class Quiet(runner.App, app_id="test/quiet"):
     @runner.realtime("/realtime", session_timeout=None)
     async def run(self, inp: dict[str, Any]) -> dict[str, Any]:
         return inp
-
-
-def _idle_session_tasks() -> int:
-    return 1 if eventloop.current_library() == "asyncio" else 2
 
 
 def _tasks() -> int:
@@ -81,17 +77,16 @@ async def test_an_idle_session_is_its_reading_task_with_pings_and_a_send_timeout
             streams = [await _upgraded(server.port)]
             try:
                 await wait_until(lambda: len(server.runner.sessions) == 1)
-                per_session = _idle_session_tasks()
-                before = _tasks() - per_session
+                before = _tasks() - 1
                 streams += [await _upgraded(server.port) for _ in range(SESSIONS - 1)]
                 await wait_until(lambda: len(server.runner.sessions) == SESSIONS)
-                assert _tasks() - before == per_session * SESSIONS
+                assert _tasks() - before == SESSIONS  # one task each
                 # Every session pings its client, and still runs on its tasks.
                 for stream in streams:
                     data = b""
                     while b"\x89" not in data:  # a ping frame's first byte (FIN, opcode 9)
                         data += await stream.receive()
-                assert _tasks() - before == per_session * SESSIONS
+                assert _tasks() - before == SESSIONS
                 assert len(server.runner.sessions) == SESSIONS
             finally:
                 for stream in streams:
@@ -119,11 +114,8 @@ async def test_the_working_task_comes_with_inputs_and_goes_when_idle(
                 for n in range(3):  # each time, a working task takes the input
                     await conn.send({"n": n})
                     assert await conn.recv() == {"n": n}
-                    if eventloop.current_library() == "asyncio":
-                        # Idle from one look to the next: retired, back to one task.
-                        await wait_until(lambda: _tasks() == idle)
-                    else:
-                        assert _tasks() == idle  # trio: both tasks all along
+                    # Idle from one look to the next: retired, back to one task.
+                    await wait_until(lambda: _tasks() == idle)
                 session = next(iter(server.runner.sessions))
                 assert session.received == 3
 

@@ -140,10 +140,12 @@ class Session:
     Two tasks: the reading one and the working one.  What watches the session
     (its timeout, the keepalive, a client that stopped reading) is looked at by
     the reading task at the deadline of the wait it has anyway: a task each
-    would cost every idle session their memory.  Where the channel pushes inputs
-    (asyncio's driver) and the handler takes one at a time, the working task is
-    started by the first input and retired by the reading task once the session
-    has been idle from one look to the next: an idle session is then one task.
+    would cost every idle session their memory.  Where the handler takes one input
+    at a time, the working task is started by the first input and retired by the
+    reading task once the session has been idle from one look to the next: an idle
+    session is then one task.  The input comes from the channel's read callback
+    where it pushes them (asyncio's driver; the task is then a plain asyncio one,
+    cheaper to start), or from the reading task.
     """
 
     # Slots: an idle session's attributes in a dict were 1.5 KiB of its memory.
@@ -274,17 +276,15 @@ class Session:
         async with anyio.create_task_group() as tg:
             self._tasks = tg
             channel = self.channel
+            self._on_demand = not self.handler.mode.streams_input
             if isinstance(channel, PushChannel):
                 # Where it can, the channel hands inputs to _accept_pushed in its read
                 # callback (the ones read with the request at once); the reading task
                 # then only waits for the end of the connection and looks up at the
                 # deadlines.
-                self._on_demand = not self.handler.mode.streams_input
                 self._reply_now = channel.send_nowait
-                if not channel.push_messages(self._accept_pushed):
-                    self._on_demand = False
-            if self._on_demand:
-                self._worker = eventloop.AsyncioChild(self._work, self._worker_failed)
+                if channel.push_messages(self._accept_pushed) and self._on_demand:
+                    self._worker = eventloop.AsyncioChild(self._work, self._worker_failed)
             if not self._on_demand or self.buffer.closed:  # closed: drained before it ran
                 self._start_worker()
             try:
@@ -328,12 +328,15 @@ class Session:
                 while True:
                     self._read_scope = scope
                     item = await channel.recv()
-                    self._read_scope = None
                     if isinstance(item, Closed):
+                        self._read_scope = None
                         self.closed = item
                         self.buffer.close()
                         return
+                    # With the scope in reach: the input may start the working task,
+                    # whose looks bring its deadline in.
                     problem = self._take(item)
+                    self._read_scope = None
                     if problem is not None:  # rare: an error reply to send
                         deadline, scope.deadline = scope.deadline, math.inf
                         with self._cut_if_stuck():  # never cut halfway by the deadline
@@ -407,10 +410,7 @@ class Session:
 
     def _accept_pushed(self, item: bytes | str) -> None:
         problem = self._take(item)
-        if problem is None:
-            if self._on_demand and not self._worker_running and len(self.buffer):
-                self._start_worker()
-        else:
+        if problem is not None:
             assert self._reply_now is not None, "inputs come without a task only when pushed"
             try:
                 self._reply_now(self._error_message(*problem))
@@ -442,6 +442,8 @@ class Session:
                 old.get("request_id") if isinstance(old, dict) else None,
                 self.buffer.dropped,
             )
+        if self._on_demand and not self._worker_running:
+            self._start_worker()
         return None
 
     async def _timeout(self) -> None:
