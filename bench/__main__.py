@@ -432,6 +432,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if not args.skip_profile and importlib.util.find_spec("pyinstrument") is None:
+        # Said now, not after the quarter of an hour the other phases take.
+        raise SystemExit(
+            "python -m bench: pyinstrument is missing for the profile phase: run `make bench` "
+            "(it installs the bench extra), or pip install -e '.[bench]', or pass --skip-profile"
+        )
     s = Settings.quick() if args.quick else Settings.full()
     if args.load_pairs is not None:
         s = attrs.evolve(s, load_pairs=max(1, args.load_pairs))

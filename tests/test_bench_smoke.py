@@ -6,6 +6,8 @@ repository root is on the tests' import path (``pythonpath`` in pyproject.toml).
 
 from __future__ import annotations
 
+import sys
+
 import numpy
 import pytest
 from bench.stats import median, percentile, ratio, summarize
@@ -48,3 +50,13 @@ def test_summary_and_ratio() -> None:
     assert ratio(1.0, 4.0) == 0.25
     assert ratio(None, 4.0) is None
     assert ratio(1.0, 0.0) is None
+
+
+def test_a_run_without_pyinstrument_stops_at_once_and_says_what_to_do(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bench.__main__ import main
+
+    monkeypatch.setitem(sys.modules, "pyinstrument", None)  # not importable, as without the extra
+    with pytest.raises(SystemExit, match=r"pyinstrument is missing.*--skip-profile"):
+        main(["--quick", "--out", "/nonexistent"])
