@@ -182,3 +182,24 @@ async def test_a_ready_result_does_not_wait_behind_a_slow_handler_call(
         finally:
             app.first.set()
             app.third.set()
+
+
+class Consuming(runner.App, app_id="test/consuming"):
+    @runner.realtime("/batch", buffering=60, max_batch_size=4)
+    def run(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        outputs = []
+        while batch:  # the handler's own list: it may empty it
+            outputs.append({"i": batch.pop(0)["i"]})
+        return outputs
+
+
+async def test_a_batched_handler_may_consume_its_list() -> None:
+    async with runner.serve(Consuming, insecure_no_auth=True) as server:
+        with anyio.fail_after(TIMEOUT):
+            async with warmwire.realtime_async(
+                "test/consuming", url=server.url, path="/batch"
+            ) as conn:
+                for i in range(6):
+                    await conn.send({"i": i, "request_id": f"r{i}"})
+                results = [await conn.recv() for _ in range(6)]
+    assert results == [{"i": i, "request_id": f"r{i}"} for i in range(6)]

@@ -576,7 +576,8 @@ class Session:
             raise InvalidInput(f"invalid input: {exc}") from None
 
     async def _call_unary(self, args: list[Any]) -> list[Any]:
-        arg: Any = args if self.limits.max_batch_size > 1 else args[0]
+        # A batched handler gets a list of its own: the batch itself is read after it returns.
+        arg: Any = list(args) if self.limits.max_batch_size > 1 else args[0]
         if self.handler.is_async:
             result = await self.handler.fn(arg)
         else:
