@@ -87,7 +87,7 @@ interop-setup:
 # interop-setup provides fal's own venv, from which the bench's fal endpoint runs.
 bench: $(STAMP) interop-setup
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	bash bench/setup-valgrind.sh || echo "make bench: without valgrind, the instructions row says not measured"
+	bash deploy/debian-package.sh valgrind "make bench-instructions" valgrind callgrind_control || echo "make bench: without valgrind, the instructions row says not measured"
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # Time to first event of a progressive output (bench/stream.py): warmwire's /stream vs the same
@@ -102,7 +102,7 @@ bench-stream: $(STAMP) interop-setup
 BENCH_INSTRUCTIONS_ARGS ?=
 
 bench-instructions: $(STAMP)
-	bash bench/setup-valgrind.sh
+	bash deploy/debian-package.sh valgrind "make bench-instructions" valgrind callgrind_control
 	$(BIN)/python -m bench.instructions $(BENCH_INSTRUCTIONS_ARGS)
 
 # A local scale-out cluster: token service + CLUSTER_RUNNERS runners of the echo app

@@ -17,7 +17,7 @@ change to the hot path is compared before and after in one run::
 The websockets echo server is measured the same way in the same run (``--no-peer``
 skips it), and each runner's count is given as a ratio to it: the repeatable form of
 "runner CPU per message" against the peer.  valgrind comes from Debian
-(``make bench-instructions`` installs it, ``bench/setup-valgrind.sh``).
+(``make bench-instructions`` installs it, with ``deploy/debian-package.sh``).
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ def run_instructions(*, round_trips: int, warmup: int = 200) -> dict[str, Any]:
     websockets echo server's, or why they could not be counted."""
     missing = [tool for tool in ("valgrind", "callgrind_control") if shutil.which(tool) is None]
     if missing:
-        return {"error": f"{' and '.join(missing)} not installed: bash bench/setup-valgrind.sh"}
+        return {"error": f"{' and '.join(missing)} not installed: apt-get install valgrind"}
     try:
         counts = {
             "websockets": measure_websockets(warmup=warmup, round_trips=round_trips),
