@@ -138,3 +138,36 @@ def test_a_finished_send_starts_the_count_again() -> None:
 def test_no_send_under_way_is_never_stuck() -> None:
     watch = StallWatch()
     assert not any(watch.look() for _ in range(3 * LOOKS))
+
+
+async def test_sessions_opened_together_do_not_look_together(
+    wait_until: Callable[..., Any],
+) -> None:
+    interval, send_timeout = 10.0, 8.0  # no look comes during the test
+    async with runner.serve(
+        Quiet,
+        insecure_no_auth=True,
+        ping_interval=interval,
+        ping_timeout=TIMEOUT,
+        send_timeout=send_timeout,
+    ) as server:
+        assert server.port is not None
+        clock = eventloop.clock()  # the runner's: same process, same loop
+        with anyio.fail_after(TIMEOUT):
+            opened = clock()
+            streams = [await _upgraded(server.port) for _ in range(SESSIONS)]
+            try:
+                await wait_until(lambda: len(server.runner.sessions) == SESSIONS)
+                done = clock()
+                sessions = list(server.runner.sessions)
+                for first, period in (
+                    ([s._next_ping for s in sessions], interval),
+                    ([s._next_stall_look for s in sessions], send_timeout / LOOKS),
+                ):
+                    # Each first look at a phase of its own, within one period...
+                    assert all(opened + period / 2 <= t <= done + period for t in first)
+                    # ... so not all a whole period after the sessions opened.
+                    assert min(first) < opened + period - (done - opened)
+            finally:
+                for stream in streams:
+                    await stream.aclose()

@@ -15,6 +15,7 @@ import logging
 import math
 
 from warmwire.core.errors import ProtocolError
+from warmwire.runner.stall import first_look_phase
 from warmwire.transports.websocket import AsyncWebSocket
 
 log = logging.getLogger("warmwire.runner")
@@ -40,8 +41,9 @@ class Pings:
         """``ws.pongs`` when it left."""
 
     def start(self, now: float) -> float:
-        """The session begins at ``now``: when to look first (one interval on)."""
-        return now + self._interval
+        """The session begins at ``now``: when to look first (within one interval, at a
+        phase of its own: see :func:`~warmwire.runner.stall.first_look_phase`)."""
+        return now + self._interval * first_look_phase()
 
     async def look(self, now: float, name: str) -> float:
         """Check the ping in flight and send the next one; when to look again

@@ -33,7 +33,7 @@ from warmwire.runner.buffer import DropOldestBuffer
 from warmwire.runner.handlers import Handler, Mode
 from warmwire.runner.metrics import Metrics
 from warmwire.runner.models import ValidationFailed, to_plain
-from warmwire.runner.stall import LOOKS, StallWatch
+from warmwire.runner.stall import LOOKS, StallWatch, first_look_phase
 from warmwire.runner.workers import WorkerPool
 from warmwire.transports import eventloop
 
@@ -319,7 +319,7 @@ class Session:
             self._look_every = send_timeout / LOOKS
         elif self._on_demand:
             self._look_every = RETIRE_LOOK
-        self._next_stall_look = now + self._look_every
+        self._next_stall_look = now + self._look_every * first_look_phase()
         while True:
             # One cancel scope, and one deadline, for many messages: inputs do not
             # move it (that would be an update in the event loop per message);
