@@ -82,12 +82,15 @@ jsclient-setup:
 interop-setup:
 	PYTHON=$(PYTHON) bash tests/interop/setup.sh
 
+# valgrind (callgrind) for the instructions counts of make bench and make bench-instructions.
+VALGRIND_SETUP := bash deploy/debian-package.sh valgrind "the instructions counts" valgrind callgrind_control
+
 # The benchmark (bench/): every contender, interleaved; writes docs/benchmarks.md and .png.
 # About 15 minutes; `make bench BENCH_ARGS=--quick` is a smoke run under 2 minutes.
 # interop-setup provides fal's own venv, from which the bench's fal endpoint runs.
 bench: $(STAMP) interop-setup
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	bash deploy/debian-package.sh valgrind "make bench-instructions" valgrind callgrind_control || echo "make bench: without valgrind, the instructions row says not measured"
+	$(VALGRIND_SETUP) || echo "make bench: without valgrind, the instructions row says not measured"
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # Time to first event of a progressive output (bench/stream.py): warmwire's /stream vs the same
@@ -102,7 +105,7 @@ bench-stream: $(STAMP) interop-setup
 BENCH_INSTRUCTIONS_ARGS ?=
 
 bench-instructions: $(STAMP)
-	bash deploy/debian-package.sh valgrind "make bench-instructions" valgrind callgrind_control
+	$(VALGRIND_SETUP)
 	$(BIN)/python -m bench.instructions $(BENCH_INSTRUCTIONS_ARGS)
 
 # A local scale-out cluster: token service + CLUSTER_RUNNERS runners of the echo app
