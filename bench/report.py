@@ -292,6 +292,13 @@ def thread_hop_text(results: dict[str, Any]) -> str | None:
         f"p50 and warmwire's `WorkerPool.run` {hop['pool_p50'] * us:,.0f} \u00b5s: the 1.2\u00d7 "
         "target leaves the hop "
         f"{0.2 * _rtt(results, payload, den) * us:,.0f} \u00b5s."
+        + (
+            f" With both threads held to one CPU the bare hop takes "
+            f"{hop['bare_one_cpu_p50'] * us:,.0f} \u00b5s: the rest is the cost of waking "
+            "another CPU, twice per hop."
+            if hop.get("bare_one_cpu_p50") is not None
+            else ""
+        )
     )
 
 

@@ -60,3 +60,25 @@ def test_a_run_without_pyinstrument_stops_at_once_and_says_what_to_do(
     monkeypatch.setitem(sys.modules, "pyinstrument", None)  # not importable, as without the extra
     with pytest.raises(SystemExit, match=r"pyinstrument is missing.*--skip-profile"):
         main(["--quick", "--out", "/nonexistent"])
+
+
+def _hop_results(**hop: float) -> dict[str, object]:
+    rtt = {"ww-asyncio-thread": {"p50": 250e-6}, "ww-asyncio": {"p50": 120e-6}}
+    return {
+        "rtt": {"32 B": rtt},
+        "thread_hop": {"rounds": 5, "hops_per_round": 1000, **hop},
+    }
+
+
+def test_the_thread_hop_text_gives_the_one_cpu_hop_where_it_was_measured() -> None:
+    from bench.report import thread_hop_text
+
+    measured = thread_hop_text(_hop_results(bare_p50=80e-6, pool_p50=90e-6, bare_one_cpu_p50=40e-6))
+    assert measured is not None
+    assert "130 µs over an async handler's" in measured
+    assert "leaves the hop 24 µs" in measured
+    assert "held to one CPU the bare hop takes 40 µs" in measured
+    # One CPU only, or no sched_setaffinity: the sentence is left out, not filled with nothing.
+    unmeasured = thread_hop_text(_hop_results(bare_p50=80e-6, pool_p50=90e-6))
+    assert unmeasured is not None
+    assert "one CPU" not in unmeasured
