@@ -144,6 +144,17 @@ def cpu_per_message(run: Mapping[str, Any]) -> float | None:
     return float(run["runner_cpu_percent"]) / 100 / float(run["achieved_per_s"])
 
 
+def generators_cpu_per_message(run: Mapping[str, Any]) -> float | None:
+    """The load generators' CPU seconds per answered message over the measured window.
+
+    They do the same work against either server, so within a pair its ratio is a check on
+    the machine: far from 1.0, the pair's two runs did not run on the same machine (a
+    neighbour, the host), and its other ratios say less about the servers."""
+    if run.get("achieved_per_s", 0) <= 0:
+        return None
+    return float(run["generators_cpu_percent"]) / 100 / float(run["achieved_per_s"])
+
+
 def _field(name: str) -> Figure:
     def read(run: Mapping[str, Any]) -> float | None:
         value = run.get(name)
@@ -158,6 +169,7 @@ LOAD_FIGURES: dict[str, Figure] = {
     "latency_p99": _field("latency_p99"),
     "latency_p50": _field("latency_p50"),
     "cpu_per_message": cpu_per_message,
+    "generators_cpu_per_message": generators_cpu_per_message,
 }
 IDLE_FIGURES: dict[str, Figure] = {
     "rss_per_session": _field("rss_per_session"),

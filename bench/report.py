@@ -620,17 +620,21 @@ def _load_section(add: Any, block: dict[str, Any]) -> None:
         "message's scheduled send time, so a server that falls behind shows it. The same "
         "generator against the websockets echo server is the reference. "
         f"{_interleaving(conf['pairs'], 'load')} Milliseconds; server CPU per answered "
-        "message in microseconds.\n"
+        "message in microseconds. The last column checks the machine: the generators do "
+        "the same work against either server, so the ratio of their CPU per message is "
+        "1.00\u00d7 when the pair's two runs had the same machine; far from it (a "
+        "neighbour, the host), the pair's other ratios say less about the servers.\n"
     )
     add(
         "| pair (order) | warmwire p50 / p99 | websockets p50 / p99 | warmwire CPU/msg | "
-        "websockets CPU/msg | p50 ratio | p99 ratio | CPU/msg ratio |"
+        "websockets CPU/msg | p50 ratio | p99 ratio | CPU/msg ratio | generators' CPU/msg "
+        "ratio (the machine check) |"
     )
-    add("| --- |" + " ---: |" * 7)
-    figures = ("latency_p50", "latency_p99", "cpu_per_message")
+    add("| --- |" + " ---: |" * 8)
+    figures = ("latency_p50", "latency_p99", "cpu_per_message", "generators_cpu_per_message")
     for pair in pairs:
         if "error" in pair:
-            add(f"| {_pair_label(pair)} | failed: {pair['error']} |" + " |" * 6)
+            add(f"| {_pair_label(pair)} | failed: {pair['error']} |" + " |" * 7)
             continue
         ww, ref = pair["warmwire"], pair["websockets"]
         add(

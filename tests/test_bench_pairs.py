@@ -15,6 +15,7 @@ from bench.pairs import (
     LOAD_FIGURES,
     batch_ratios,
     cpu_per_message,
+    generators_cpu_per_message,
     load_held,
     meets,
     order,
@@ -204,6 +205,13 @@ def test_cpu_per_message_is_cpu_seconds_over_answered_messages() -> None:
     # 50 % of a core at 10,000 msg/s: 50 µs per message.
     assert cpu_per_message(load_run("warmwire", 0.001, 0.01, 50.0)) == pytest.approx(50e-6)
     assert cpu_per_message(load_run("warmwire", 0.001, 0.01, 50.0, achieved_per_s=0.0)) is None
+
+
+def test_generators_cpu_per_message_is_their_cpu_seconds_over_answered_messages() -> None:
+    # 90 % of a core across the generators at 10,000 msg/s: 90 µs per message.
+    run = load_run("warmwire", 0.001, 0.01, 50.0)
+    assert generators_cpu_per_message(run) == pytest.approx(90e-6)
+    assert generators_cpu_per_message({**run, "achieved_per_s": 0.0}) is None
 
 
 def test_a_pair_missing_a_side_has_no_ratio() -> None:
@@ -415,7 +423,8 @@ def test_markdown_has_a_row_per_pair_and_the_median_row() -> None:
                 "websockets": load_run("websockets", 0.002, 0.025, 50),
             },
             {
-                "warmwire": load_run("warmwire", 0.001, 0.030, 60),
+                # The generators took 99 % of a core against warmwire, 90 % against websockets.
+                "warmwire": load_run("warmwire", 0.001, 0.030, 60, generators_cpu_percent=99.0),
                 "websockets": load_run("websockets", 0.001, 0.025, 50),
             },
         ]
@@ -431,6 +440,10 @@ def test_markdown_has_a_row_per_pair_and_the_median_row() -> None:
     assert "| 2 (websockets then warmwire) |" in load_part
     assert "| median (spread) over 2 pairs |" in load_part
     assert "**1.00\u00d7** (0.80\u20131.20\u00d7)" in load_part  # p99 ratios 0.8 and 1.2
+    # The machine check, last column: 1.00x, then 99/90; its median is their mean.
+    assert "| 1.40\u00d7 | 1.00\u00d7 |\n" in load_part
+    assert "| 1.20\u00d7 | 1.10\u00d7 |\n" in load_part
+    assert "**1.05\u00d7** (1.00\u20131.10\u00d7) |\n" in load_part
     idle_part = text.split("## Idle sessions", 1)[1].split("## Analysis", 1)[0]
     assert "One pair of idle runs" in idle_part
     assert "2.00\u00d7 (1 pair), **missed**" in idle_part
