@@ -8,11 +8,12 @@ counted so that it is visible, never silent.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Generic, TypeVar
 
 import anyio
 
-from warmwire.transports.eventloop import event_factory
+from warmwire.transports.eventloop import NO_WAIT, event_factory
 
 T = TypeVar("T")
 
@@ -70,12 +71,17 @@ class DropOldestBuffer(Generic[T]):
             await self.wait_for_news()
         return True
 
-    async def wait_for_news(self) -> None:
-        """Wait for an item, the close, or :meth:`nudge` (the consumer looks again)."""
+    def wait_for_news(self) -> Awaitable[object]:
+        """Wait for an item, the close, or :meth:`nudge` (the consumer looks again):
+        ``await buffer.wait_for_news()``.
+
+        Not a coroutine: the event's own wait is handed over, so nothing more lives
+        per session between messages (each would be scanned by the collector's young
+        collections)."""
         if self._items or self._closed:
-            return
+            return NO_WAIT
         self._ready = self._new_event()
-        await self._ready.wait()
+        return self._ready.wait()
 
     def nudge(self) -> None:
         """Wake the consumer waiting in :meth:`wait_for_news`, with nothing new."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, Literal, Protocol, TypeVar
 
 import anyio
@@ -26,7 +26,7 @@ class EventLike(Protocol):
 
     def set(self) -> object: ...
     def is_set(self) -> bool: ...
-    async def wait(self) -> object: ...
+    def wait(self) -> Awaitable[object]: ...
 
 
 def current_library() -> Library | None:
@@ -95,21 +95,37 @@ class _AsyncioWaiter:
     def set(self) -> None:
         self._value = True
         future = self._future
-        if future is not None and not future.done():
-            future.set_result(None)
+        if future is not None:
+            self._future = None  # the waiting task holds it until it wakes; an idle session, none
+            if not future.done():
+                future.set_result(None)
 
     def is_set(self) -> bool:
         return self._value
 
-    async def wait(self) -> None:
+    def wait(self) -> Awaitable[None]:
+        # The future itself, not a coroutine awaiting it: a runner waits once a message
+        # per session, and each coroutine would live in the collector's young generation
+        # until the next message.
         if self._value:
-            return
-        assert self._future is None, "one waiter at a time"
+            return NO_WAIT
+        assert self._future is None or self._future.done(), "one waiter at a time"
         future = self._future = asyncio.get_running_loop().create_future()
-        try:
-            await future
-        finally:
-            self._future = None
+        return future
+
+
+class _NoWait:
+    """An awaitable that is done at once: awaiting it does not yield to the loop."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield  # a generator function, which ends before its first yield
+
+
+NO_WAIT: Awaitable[None] = _NoWait()
+"""What a function that returns an awaitable returns when there is nothing to wait for."""
 
 
 def event_factory() -> Callable[[], EventLike]:
