@@ -137,11 +137,16 @@ def batch_ratios(
 # --- the figures the load and idle pairs compare ------------------------------------------------
 
 
-def cpu_per_message(run: Mapping[str, Any]) -> float | None:
-    """Server CPU seconds per answered message over the measured window."""
+def _cpu_per_message(run: Mapping[str, Any], percent: str) -> float | None:
+    """CPU seconds (``run[percent]``, % of a core) per answered message over the window."""
     if run.get("achieved_per_s", 0) <= 0:
         return None
-    return float(run["runner_cpu_percent"]) / 100 / float(run["achieved_per_s"])
+    return float(run[percent]) / 100 / float(run["achieved_per_s"])
+
+
+def cpu_per_message(run: Mapping[str, Any]) -> float | None:
+    """Server CPU seconds per answered message over the measured window."""
+    return _cpu_per_message(run, "runner_cpu_percent")
 
 
 def generators_cpu_per_message(run: Mapping[str, Any]) -> float | None:
@@ -150,9 +155,7 @@ def generators_cpu_per_message(run: Mapping[str, Any]) -> float | None:
     They do the same work against either server, so within a pair its ratio is a check on
     the machine: far from 1.0, the pair's two runs did not run on the same machine (a
     neighbour, the host), and its other ratios say less about the servers."""
-    if run.get("achieved_per_s", 0) <= 0:
-        return None
-    return float(run["generators_cpu_percent"]) / 100 / float(run["achieved_per_s"])
+    return _cpu_per_message(run, "generators_cpu_percent")
 
 
 def _field(name: str) -> Figure:

@@ -24,12 +24,9 @@ async def _returns_without_yielding(wait: Callable[[], Awaitable[object]]) -> bo
     that is, without giving the loop a turn."""
     ran = False
 
-    def mark() -> None:
+    async def other() -> None:
         nonlocal ran
         ran = True
-
-    async def other() -> None:
-        mark()
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(other)
