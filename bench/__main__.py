@@ -136,6 +136,13 @@ def servers(log_dir: Path, skipped: dict[str, str]) -> Iterator[dict[str, Server
             f"--key-file={keys_path}",
             "--no-keepalive",
         ),
+        "warmwire-loop": python_module(
+            "bench.servers.warmwire_runner",
+            f"--signing-key={key_path}",
+            f"--key-file={keys_path}",
+            "--no-keepalive",
+            "--worker-loop",
+        ),
         "websockets": python_module("bench.servers.websockets_echo"),
         "fal": [fal_python(), "-m", "bench.servers.fal_echo", f"--signing-key={key_path}"],
         "fal-nodeflate": [
@@ -165,7 +172,8 @@ def servers(log_dir: Path, skipped: dict[str, str]) -> Iterator[dict[str, Server
             proc.api_key = API_KEY
             started[name] = proc
             log(f"{name} server ready at {proc.url} (pid {proc.pid})")
-        started["warmwire"].token = mint_token(started["warmwire"].http_url)
+        for name in ("warmwire", "warmwire-loop"):
+            started[name].token = mint_token(started[name].http_url)
         yield started
     finally:
         for proc in started.values():

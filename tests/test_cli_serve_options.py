@@ -1,4 +1,4 @@
-"""``warmwire serve --max-message-size / --ping-interval``, and the raw echo app it can serve."""
+"""``warmwire serve`` options: message size, keepalive, the GC freeze, the worker loop."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+import warmwire
 from helpers.processes import run_cli, start_runner
 from warmwire import ConnectionBuilder
 from warmwire.auth.strategies import NoAuth
@@ -48,3 +49,21 @@ def test_serve_freezes_what_setup_left_alive_unless_told_not_to() -> None:
     assert len(frozen) == 1
     assert frozen[0] > 1000  # the imports, at least
     assert re.findall(r"runner ready .* gc_frozen=(\d+)", unfrozen.output.text) == ["0"]
+
+
+def test_serve_worker_loop_serves_a_blocking_handler_on_the_worker_thread() -> None:
+    args = ["serve", "warmwire.examples.echo:Echo", "--insecure-no-auth", "--port", "0"]
+    with start_runner(*args, "--worker-loop") as served:
+        with warmwire.realtime("warmwire/echo", url=served.url) as conn:
+            conn.send({"n": 1})
+            assert conn.recv(timeout=10) == {"n": 1}
+        served.output.wait_for(re.compile(r"path=/warmwire/echo/realtime closed"), 10)
+    opened = re.findall(r"session=\d+ path=(\S+) open .*", served.output.text)
+    assert opened == ["/warmwire/echo/realtime"]
+    assert "thread=warmwire-worker-0" in served.output.text
+    with start_runner(*args) as hopping:
+        with warmwire.realtime("warmwire/echo", url=hopping.url) as conn:
+            conn.send({"n": 1})
+            assert conn.recv(timeout=10) == {"n": 1}
+        hopping.output.wait_for(re.compile(r"path=/warmwire/echo/realtime closed"), 10)
+    assert "thread=" not in hopping.output.text

@@ -10,6 +10,7 @@ from bench.contenders.warmwire_async import (
     WarmwireMint,
     WarmwireSyncHandler,
     WarmwireTrio,
+    WarmwireWorkerLoop,
 )
 from bench.contenders.warmwire_blocking import WarmwireBlocking
 from bench.contenders.websockets_async import WebsocketsAsyncio
@@ -20,6 +21,7 @@ ALL: tuple[type[Contender], ...] = (
     WarmwireTrio,
     WarmwireBlocking,
     WarmwireSyncHandler,
+    WarmwireWorkerLoop,
     WebsocketsAsyncio,
     WebsocketsSync,
     FalAsync,

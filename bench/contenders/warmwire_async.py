@@ -85,6 +85,15 @@ class WarmwireSyncHandler(WarmwireAsyncio):
     path = "/realtime"
 
 
+class WarmwireWorkerLoop(WarmwireSyncHandler):
+    """The same endpoint on a runner with ``worker_loop`` on: the session is served whole
+    on the worker thread's own loop, the handler called there."""
+
+    key = "ww-asyncio-loop"
+    label = "warmwire async client (asyncio) → sync handler (worker loop)"
+    server = "warmwire-loop"
+
+
 class WarmwireMint(WarmwireAsyncio):
     """Connect only: ``key=`` mints a fresh token at the runner's token service first."""
 

@@ -60,6 +60,7 @@ async def _serve(args: argparse.Namespace) -> None:
         max_message_size=64 * 1024 * 1024,
         ping_interval=None if args.no_keepalive else 20.0,
         **_as_warmwire_serve(),
+        **({"worker_loop": True} if args.worker_loop else {}),
     ) as server:
         print(f"ready {server.url}", flush=True)
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -80,6 +81,11 @@ def main() -> None:
         help="no pings: the interleaved phases leave a client unread for longer than the "
         "ping timeout while the other contenders run, and warmwire's client answers pings "
         "only while it reads",
+    )
+    parser.add_argument(
+        "--worker-loop",
+        action="store_true",
+        help="serve /realtime's sessions whole on the worker thread's loop (``worker_loop``)",
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)

@@ -233,6 +233,9 @@ class _AsgiDoor:
         await self.channel.send(message)
         await self.channel.start_close(code, reason)
 
+    async def hand_over(self) -> None:
+        return None  # the ASGI server owns the connection
+
 
 @attrs.define
 class AsgiChannel:

@@ -124,6 +124,13 @@ def _add_serve(subparsers: Any) -> None:
         "it is frozen after setup(): full collections then pause the sessions far less)",
     )
     serve.add_argument(
+        "--worker-loop",
+        action="store_true",
+        help="serve each session of a blocking handler whole on the worker thread's own "
+        "event loop: no hop between threads per message, but while the handler runs the "
+        "other sessions on that thread are not read and their pings wait (off by default)",
+    )
+    serve.add_argument(
         "--max-refusal-rate",
         type=_rate,
         default=100.0,
@@ -206,6 +213,7 @@ async def _serve_until_signal(args: argparse.Namespace, apps: list[type[App]]) -
         ping_interval=args.ping_interval or None,
         max_refusal_rate=args.max_refusal_rate or None,
         freeze_gc=args.freeze_gc,
+        worker_loop=args.worker_loop,
         reuse_port=group is not None,
         worker_group=group,
     ) as server:

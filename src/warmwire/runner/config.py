@@ -53,6 +53,19 @@ class RunnerConfig:
     """
     worker_threads: int = 1
     """Blocking handlers run in at most this many threads at once (one model, one GPU)."""
+    worker_loop: bool = False
+    """Each worker thread runs an event loop of its own, and serves the sessions of
+    blocking handlers whole: their socket is read, their handler called and their
+    results written on that one thread, so a message crosses no thread (about 100 µs
+    less per round trip; see :mod:`warmwire.runner.worker_loops`).
+
+    warmwire's own server, TCP and Unix sockets; a session under TLS or an ASGI
+    server, and the stream route, still hop to the same threads.  The cost: while a
+    handler runs, the other sessions on its thread are not read (their inputs wait
+    in the kernel, then in their drop-oldest buffers) and their pings are answered
+    when it returns, so a call longer than a client's ping timeout gets it
+    disconnected.  Off by default.
+    """
     max_handshakes: int = attrs.field(default=2, validator=attrs.validators.ge(1))
     """Upgrades handled at once (routing, the 101, the token check); more wait their turn.
 

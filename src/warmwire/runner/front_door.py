@@ -16,7 +16,10 @@ hands an upgrade request to :meth:`FrontDoor.enter`, which runs it in this order
    with 1008 (:meth:`Door.reject`);
 6. tell the runner's first session how long ``setup()`` took (the cold start it
    waited for), as an ``x-fal-message`` where the endpoint emits timings;
-7. run the session to its end, counted and logged, with the door's keepalive.
+7. run the session to its end, counted and logged, with the door's keepalive: on
+   this loop, or, for a blocking handler with ``worker_loop`` on, on a worker
+   thread's own loop, where the door can let go of the connection
+   (:meth:`Door.hand_over`; :mod:`warmwire.runner.worker_loops`).
 
 Refusals a browser can read: a WebSocket in a browser (and any client built on
 the WHATWG ``WebSocket`` API, such as Node's) cannot read the status or the body
@@ -73,8 +76,10 @@ methods and a keepalive (looked at by the session's reading task, see
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
@@ -87,12 +92,17 @@ from warmwire.core.endpoint import Endpoint, parse_app_id
 from warmwire.core.envelope import cold_start_message, error_message, unauthorized_message
 from warmwire.core.errors import ConfigurationError
 from warmwire.core.events import UpgradeRequest
+from warmwire.runner.metrics import MessageFigures
 from warmwire.runner.pacing import Pacer
 from warmwire.runner.routing import Admitted, Refused
 from warmwire.runner.session import Channel, Keepalive, Session, SessionLimits
+from warmwire.runner.workers import Workers
+from warmwire.transports import eventloop
 
-if TYPE_CHECKING:  # the runner owns its front door; the type only is needed here
+if TYPE_CHECKING:  # the runner owns its front door; the types only are needed here
     from warmwire.runner.host import Runner
+    from warmwire.runner.websocket_door import Handover
+    from warmwire.runner.worker_loops import HostedSession
 
 log = logging.getLogger("warmwire.runner")
 
@@ -121,6 +131,11 @@ class Door(Protocol):
         """After :meth:`accept`: send ``message`` (a JSON text control message: the
         ``Unauthorized`` message, or a refusal's ``x-fal-error``), then close with
         ``code`` and ``reason``."""
+        ...
+
+    async def hand_over(self) -> Handover | None:
+        """After :meth:`accept`: let go of the connection for a worker loop to serve
+        (:mod:`warmwire.runner.worker_loops`); ``None`` where it cannot move."""
         ...
 
 
@@ -189,11 +204,28 @@ class FrontDoor:
             cold_start = runner.take_cold_start()
             if cold_start is not None and decision.route.config.emit_timings:
                 await channel.send(cold_start_message(cold_start))
-            session = self._new_session(channel, decision, door.keepalive)
+            loops = runner.worker_loops
+            if loops is not None and not runner.handlers[decision.route.url_path].is_async:
+                handover = await door.hand_over()
+                if handover is not None:
+                    del request, channel
+                    hosted = loops.seat()
+                    with runner.hosting(hosted):
+                        await hosted.run(functools.partial(self._host, handover, decision, hosted))
+                    return
+            session = self._new_session(
+                channel,
+                decision,
+                door.keepalive,
+                workers=runner.workers,
+                metrics=runner.metrics,
+                clock=runner.clock,
+            )
             # For the session's whole life, this frame holds only what it needs: the
             # request's headers and the token are about 1.5 KiB per idle session.
             del request, decision
-            await self._run(session)
+            with runner.hosting(session):
+                await self._run(session, runner.clock)
 
     def turn(self) -> anyio.Semaphore:
         """A handshake turn (``max_handshakes``), for ``async with``: every door's requests
@@ -233,8 +265,36 @@ class FrontDoor:
         if self._refusals is not None and not self._runner.draining:
             await self._refusals.wait()
 
+    async def _host(self, handover: Handover, decision: Admitted, hosted: HostedSession) -> None:
+        """On a worker loop: go on with the connection ``handover`` as ``hosted``'s session,
+        its handler called right there."""
+        channel, keepalive = await handover.open()
+        del handover
+        clock = eventloop.clock()
+        session = self._new_session(
+            channel,
+            decision,
+            keepalive,
+            workers=hosted.workers,
+            metrics=hosted.figures,
+            clock=clock,
+        )
+        del decision
+        hosted.attach(session)
+        try:
+            await self._run(session, clock, f" thread={threading.current_thread().name}")
+        finally:  # what Runner.handle does for a connection it serves to the end
+            await channel.aclose_transport()
+
     def _new_session(
-        self, channel: Channel, decision: Admitted, keepalive: Keepalive | None
+        self,
+        channel: Channel,
+        decision: Admitted,
+        keepalive: Keepalive | None,
+        *,
+        workers: Workers,
+        metrics: MessageFigures,
+        clock: Callable[[], float],
     ) -> Session:
         runner = self._runner
         route = decision.route
@@ -252,27 +312,26 @@ class FrontDoor:
                 send_timeout=runner.config.send_timeout,
                 close_timeout=runner.config.close_timeout,
             ),
-            workers=runner.workers,
-            metrics=runner.metrics,
+            workers=workers,
+            metrics=metrics,
             name=f"session={next(self._ids)} path={route.url_path}",
             raw=config.raw,
-            clock=runner.clock,
+            clock=clock,
             keepalive=keepalive,
         )
 
-    async def _run(self, session: Session) -> None:
-        """Run ``session`` to its end, counted and logged."""
+    async def _run(self, session: Session, clock: Callable[[], float], where: str = "") -> None:
+        """Run ``session`` to its end, logged (``where``: a note on the thread serving it)."""
         log.info(
-            "%s open codec=%s buffering=%d",
+            "%s open codec=%s buffering=%d%s",
             session.name,
             session.codec.name,
             session.limits.buffering,
+            where,
         )
-        clock = self._runner.clock
         started = clock()
         try:
-            with self._runner.hosting(session):
-                await session.run()
+            await session.run()
         finally:
             closed = session.closed
             log.info(

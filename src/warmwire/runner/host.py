@@ -33,6 +33,7 @@ from warmwire.runner.routing import Admitted, Refused, Router, admit
 from warmwire.runner.session import Session
 from warmwire.runner.websocket_door import WebSocketDoor
 from warmwire.runner.worker_group import WorkerGroup
+from warmwire.runner.worker_loops import HostedSession, WorkerLoops
 from warmwire.runner.workers import WorkerPool
 from warmwire.transports import eventloop
 from warmwire.transports.base import Stream
@@ -82,9 +83,15 @@ class Runner:
         self._cold_start_untold: float | None = None
         """The cold start until the first session is told it (:meth:`take_cold_start`)."""
         self.draining = False
-        self.workers = WorkerPool(self.config.worker_threads)
+        self.worker_loops: WorkerLoops | None = None
+        """The worker threads, where they are event loops hosting sessions (``worker_loop``)."""
+        self.workers: WorkerPool | WorkerLoops
         """Where blocking handlers run."""
-        self.sessions: set[Session] = set()
+        if self.config.worker_loop:
+            self.workers = self.worker_loops = WorkerLoops(self.config.worker_threads, self.metrics)
+        else:
+            self.workers = WorkerPool(self.config.worker_threads)
+        self.sessions: set[Session | HostedSession] = set()
         self._session_ended = anyio.Event()
         """Set (and replaced) whenever a session or an opening ends: what a drain waits on."""
         self._opening = 0
@@ -158,7 +165,7 @@ class Runner:
                 self._notify_session_ended()
 
     @contextlib.contextmanager
-    def hosting(self, session: Session) -> Iterator[None]:
+    def hosting(self, session: Session | HostedSession) -> Iterator[None]:
         """Count ``session`` among the runner's while it runs: a drain reaches it, and waits."""
         self.sessions.add(session)
         self.metrics.sessions.inc()

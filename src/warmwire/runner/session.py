@@ -31,10 +31,10 @@ from warmwire.core.events import Closed
 from warmwire.runner.backlog import Backlog, Outbox
 from warmwire.runner.buffer import DropOldestBuffer
 from warmwire.runner.handlers import Handler, Mode
-from warmwire.runner.metrics import Metrics
+from warmwire.runner.metrics import MessageFigures, Metrics
 from warmwire.runner.models import ValidationFailed, to_plain
 from warmwire.runner.stall import LOOKS, StallWatch, first_look_phase
-from warmwire.runner.workers import WorkerPool
+from warmwire.runner.workers import WorkerPool, Workers
 from warmwire.transports import eventloop
 
 log = logging.getLogger("warmwire.runner.session")
@@ -194,8 +194,8 @@ class Session:
         codec: Codec,
         limits: SessionLimits,
         *,
-        workers: WorkerPool | None = None,
-        metrics: Metrics | None = None,
+        workers: Workers | None = None,
+        metrics: MessageFigures | None = None,
         name: str = "session",
         raw: bool = False,
         clock: Callable[[], float] | None = None,
@@ -210,8 +210,8 @@ class Session:
         self.buffer: DropOldestBuffer[Input] = DropOldestBuffer(
             limits.buffering, limits.max_pending_bytes
         )
-        self.workers = workers or WorkerPool(1)
-        self.metrics = metrics or Metrics()
+        self.workers: Workers = workers or WorkerPool(1)
+        self.metrics: MessageFigures = metrics or Metrics()
         self.name = name
         self._clock = clock or eventloop.clock()
         """The runner's clock (the event loop's own): deadlines, idle time, handler times."""

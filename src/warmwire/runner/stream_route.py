@@ -72,7 +72,7 @@ from warmwire.runner.stall import StallWatch
 
 if TYPE_CHECKING:  # the runner calls this module; the type only is needed here
     from warmwire.runner.host import Runner
-    from warmwire.runner.workers import WorkerPool
+    from warmwire.runner.workers import Workers
 
 log = logging.getLogger("warmwire.runner")
 
@@ -404,7 +404,7 @@ class _Outputs:
     ``finally`` runs.
     """
 
-    def __init__(self, handler: Handler, arg: Any, workers: WorkerPool) -> None:
+    def __init__(self, handler: Handler, arg: Any, workers: Workers) -> None:
         self._handler = handler
         self._arg = arg
         self._workers = workers

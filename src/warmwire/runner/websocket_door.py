@@ -7,10 +7,15 @@ here, so the door also pings (``ping_interval``) and does the closing handshake.
 
 from __future__ import annotations
 
+import socket
+
+import attrs
+
 from warmwire.runner.config import RunnerConfig
 from warmwire.runner.keepalive import Pings
 from warmwire.runner.routing import Refused
-from warmwire.runner.session import Channel
+from warmwire.runner.session import Channel, Keepalive
+from warmwire.transports.asyncio_websocket import AsyncioWebSocket
 from warmwire.transports.websocket import AsyncWebSocket
 
 
@@ -39,3 +44,24 @@ class WebSocketDoor:
     async def reject(self, message: str, code: int, reason: str) -> None:
         await self._ws.aclose(code, reason, last_message=message)  # one write for both
         self.closed = True
+
+    async def hand_over(self) -> Handover | None:
+        moved = await self._ws.detach()
+        if moved is None:
+            return None
+        self.closed = True  # here: the connection goes on elsewhere
+        return Handover(moved, self._ws, self._config)
+
+
+@attrs.frozen(slots=True)
+class Handover:
+    """An accepted connection let go of by one event loop, for another to go on with."""
+
+    sock: socket.socket
+    detached: AsyncWebSocket
+    config: RunnerConfig
+
+    async def open(self) -> tuple[Channel, Keepalive | None]:
+        """On the loop that goes on: the session's channel, and its pings."""
+        ws = await AsyncioWebSocket.adopt(self.sock, self.detached)
+        return ws, WebSocketDoor(ws, self.config).keepalive

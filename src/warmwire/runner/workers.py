@@ -14,7 +14,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
 
@@ -23,15 +23,55 @@ from warmwire.transports.eventloop import thread_wakeup
 T = TypeVar("T")
 
 
-class _Job(Generic[T]):
-    __slots__ = ("args", "done", "error", "fn", "result", "wake")
+class Workers(Protocol):
+    """Where a session makes its blocking calls."""
 
-    def __init__(self, fn: Callable[..., T], args: tuple[Any, ...], wake: Callable[[], object]):
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)``'s result, or its exception raised here."""
+        ...
+
+
+class Job(Generic[T]):
+    """One blocking call handed to another thread, and its caller's wake-up."""
+
+    __slots__ = ("_wait", "args", "error", "fn", "result", "wake")
+
+    def __init__(self, fn: Callable[..., T], args: tuple[Any, ...]) -> None:
+        """Made on the caller's event loop (the wake-up is for it)."""
         self.fn = fn
         self.args = args
-        self.wake = wake
+        self.wake, self._wait = thread_wakeup()
         self.result: T | None = None
         self.error: BaseException | None = None
+
+    def __call__(self) -> None:
+        """Make the call in the thread that took the job, then wake its caller."""
+        try:
+            self.result = self.fn(*self.args)
+        except BaseException as exc:  # handed to the caller, who decides
+            self.error = exc
+        try:
+            self.wake()
+        except RuntimeError:
+            pass  # the event loop is gone (closed, or the trio run ended): nobody waits
+
+    async def ended(self) -> None:
+        """Wait for the call to end; cancellable (the call goes on: see :meth:`outcome`)."""
+        await self._wait()
+
+    async def outcome(self) -> T:
+        """Wait for the call to end; its result, or its exception raised here.
+
+        Not abandoned on cancellation: a cancelled caller waits for the call to
+        end, as with ``anyio.to_thread.run_sync``, so nothing of a session's
+        work outlives it (``teardown()`` never races a running handler).
+        """
+        with anyio.CancelScope(shield=True):
+            await self._wait()
+        if self.error is not None:
+            error, self.error = self.error, None  # no reference cycle through the traceback
+            raise error
+        return self.result  # type: ignore[return-value]  # set when error is None
 
 
 class WorkerPool:
@@ -41,7 +81,7 @@ class WorkerPool:
         if size < 1:
             raise ValueError(f"worker_threads must be at least 1, got {size}")
         self.size = size
-        self._jobs: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[Job[Any] | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
 
@@ -51,23 +91,13 @@ class WorkerPool:
         return self._jobs.qsize()
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)`` in a worker thread; its result, or its exception raised here.
-
-        Not abandoned on cancellation: a cancelled caller waits for the call to
-        end, as with ``anyio.to_thread.run_sync``, so nothing of a session's
-        work outlives it (``teardown()`` never races a running handler).
-        """
+        """``fn(*args)`` in a worker thread; its result, or its exception raised here
+        (see :meth:`Job.outcome`)."""
         if len(self._threads) < self.size:
             self._start()
-        wake, wait = thread_wakeup()
-        job: _Job[T] = _Job(fn, args, wake)
+        job = Job(fn, args)
         self._jobs.put(job)
-        with anyio.CancelScope(shield=True):
-            await wait()
-        if job.error is not None:
-            error, job.error = job.error, None  # no reference cycle through the traceback
-            raise error
-        return job.result  # type: ignore[return-value]  # set when error is None
+        return await job.outcome()
 
     def close(self) -> None:
         """Stop the threads once the calls already submitted are done."""
@@ -89,11 +119,4 @@ class WorkerPool:
 
     def _work(self) -> None:
         while (job := self._jobs.get()) is not None:
-            try:
-                job.result = job.fn(*job.args)
-            except BaseException as exc:  # handed to the caller, who decides
-                job.error = exc
-            try:
-                job.wake()
-            except RuntimeError:
-                pass  # the event loop is gone (closed, or the trio run ended): nobody waits
+            job()

@@ -9,16 +9,19 @@ them.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Sequence
 from typing import cast
 
 import anyio
 import anyio.abc
+from anyio.streams.tls import TLSAttribute
 
 from warmwire.core.client_handshake import ClientProtocol, rejection_error
 from warmwire.core.close_codes import CloseCode
 from warmwire.core.connection import Connection, State
 from warmwire.core.events import Closed
+from warmwire.transports.eventloop import current_library
 from warmwire.transports.send_lock import SendLock
 from warmwire.transports.websocket import AsyncWebSocket, IncomingRequest, coalesced
 
@@ -162,6 +165,20 @@ class AnyioWebSocket(AsyncWebSocket):
                 await self._stream.aclose()
             except _STREAM_GONE:
                 pass
+
+    async def detach(self) -> socket.socket | None:
+        stream = self._stream
+        if self._send_lock.locked() or stream.extra(TLSAttribute.ssl_object, None) is not None:
+            return None
+        if current_library() != "trio":
+            # anyio's asyncio streams may hold bytes read ahead; trio's sockets never do.
+            return None
+        raw = stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
+        if raw is None:
+            return None
+        moved = raw.dup()
+        await self.aclose_transport()  # closes this descriptor only: the peer sees nothing
+        return moved
 
     async def _receive_once(self) -> None:
         try:

@@ -108,6 +108,27 @@ class AsyncioSocket(asyncio.Protocol):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.resume_reading()
 
+    def detach(self) -> socket.socket | None:
+        """Let go of the connection without a word to the peer: a duplicate of its socket,
+        for another event loop to serve, and this transport closed; or ``None``, nothing
+        done, where it cannot move: TLS (its state is in asyncio's protocol), bytes still
+        queued to write, the connection ending."""
+        transport = self.transport
+        if transport is None or transport.is_closing() or self._ended or self._early:
+            return None
+        if transport.get_extra_info("sslcontext") is not None:
+            return None
+        raw = transport.get_extra_info("socket")
+        if raw is None or transport.get_write_buffer_size():
+            return None
+        moved: socket.socket = raw.dup()
+        # Closing this descriptor sends nothing while the duplicate is open; what this
+        # transport would report of it (the loss) is nobody's news.
+        self._ended = True
+        self._receiver = None
+        transport.abort()
+        return moved
+
     def write_eof(self) -> None:
         """Half-close (TLS cannot: then nothing happens, and the peer closes after our
         close frame)."""

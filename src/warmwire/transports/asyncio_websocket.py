@@ -14,6 +14,7 @@ starve the others.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable, Sequence
 
 import anyio
@@ -76,6 +77,19 @@ class AsyncioWebSocket(AsyncWebSocket):
         if ws._rejected is not None:
             await ws.aclose_transport()
             raise rejection_error(ws._rejected)
+        return ws
+
+    @classmethod
+    async def adopt(cls, sock: socket.socket, detached: AsyncWebSocket) -> AsyncioWebSocket:
+        """Go on, on the running loop, with the connection ``detached`` let go of
+        (:meth:`~warmwire.transports.websocket.AsyncWebSocket.detach`) as ``sock``."""
+        try:
+            _, moved = await asyncio.get_running_loop().connect_accepted_socket(AsyncioSocket, sock)
+        except BaseException:
+            sock.close()
+            raise
+        ws = cls(moved, detached._protocol, close_timeout=detached._close_timeout)
+        ws._took_over(detached)
         return ws
 
     # -- reading: asyncio's read callback -----------------------------------------------------
@@ -308,3 +322,11 @@ class AsyncioWebSocket(AsyncWebSocket):
         self._ended = True
         self._sock.close()
         self._wake()
+
+    async def detach(self) -> socket.socket | None:
+        if self._ended or self._waiters or self._on_message is not None:
+            return None
+        moved = self._sock.detach()
+        if moved is not None:
+            self._ended = True
+        return moved

@@ -23,6 +23,7 @@ under trio.  Every decision about the protocol stays in :mod:`warmwire.core`.
 from __future__ import annotations
 
 import collections
+import socket
 from collections.abc import Callable, Sequence
 
 from warmwire.core.close_codes import CloseCode
@@ -127,7 +128,23 @@ class AsyncWebSocket:
             self._closed = Closed(code, reason, Initiator.LOCAL)
         return self._closed
 
+    def _took_over(self, other: AsyncWebSocket) -> None:
+        """Go on where ``other`` (detached: :meth:`detach`) stopped."""
+        self._pending = other._pending
+        self._closed = other._closed
+        self.subprotocol = other.subprotocol
+        self._close_started = other._close_started
+        self.pongs = other.pongs
+
     # -- the interface each driver implements -------------------------------------------------
+
+    async def detach(self) -> socket.socket | None:
+        """Server role, an open connection no task is reading: let go of it for another
+        event loop's driver to go on with (:meth:`AsyncioWebSocket.adopt
+        <warmwire.transports.asyncio_websocket.AsyncioWebSocket.adopt>`), without a word
+        to the peer.  A duplicate of its socket; ``None``, nothing done, where it cannot
+        move (TLS, an in-memory pipe, bytes still queued to write)."""
+        return None
 
     async def read_request(self) -> IncomingRequest | None:
         """Server role: wait for the request; ``None`` if the client left first.
