@@ -213,7 +213,7 @@ async def _serve_until_signal(args: argparse.Namespace, apps: list[type[App]]) -
         ping_interval=args.ping_interval or None,
         max_refusal_rate=args.max_refusal_rate or None,
         freeze_gc=args.freeze_gc,
-        worker_loop=args.worker_loop,
+        worker_loop=getattr(args, "worker_loop", False),  # token-server has no such option
         reuse_port=group is not None,
         worker_group=group,
     ) as server:
