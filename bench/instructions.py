@@ -61,9 +61,20 @@ async def _measured(url: str, path: str, pid: int, warmup: int, count: int) -> N
         await anyio.run_process(["callgrind_control", "--dump", str(pid)])
 
 
-def measure(tree: Path, *, backend: str, path: str, warmup: int, round_trips: int) -> float:
-    """Runner instructions per round trip for the warmwire checkout at ``tree``."""
+def measure(
+    tree: Path,
+    *,
+    backend: str,
+    path: str,
+    warmup: int,
+    round_trips: int,
+    worker_loop: bool = False,
+) -> float:
+    """Runner instructions per round trip for the warmwire checkout at ``tree`` (all its
+    threads: callgrind runs them one at a time)."""
     server = ["bench.servers.warmwire_runner", "--no-keepalive", "--backend", backend]
+    if worker_loop:
+        server.append("--worker-loop")
     return _measure_server(server, tree / "src", path=path, warmup=warmup, round_trips=round_trips)
 
 
@@ -208,6 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--round-trips", type=int, default=2000)
     parser.add_argument("--side", default="runner", choices=["runner", "client", "both"])
     parser.add_argument(
+        "--worker-loop",
+        action="store_true",
+        help="start the runner with worker_loop on (for --path /realtime: no thread hop)",
+    )
+    parser.add_argument(
         "--no-peer",
         action="store_true",
         help="do not measure the websockets echo server (the runner's ratio is to it)",
@@ -230,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
                 path=args.path,
                 warmup=args.warmup,
                 round_trips=args.round_trips,
+                worker_loop=args.worker_loop,
             )
             ratio = "" if peer is None else f" ({per / peer:.2f}x the websockets echo server's)"
             print(f"{tree}: runner {per:,.0f} instructions per 32 B round trip{ratio}", flush=True)
