@@ -61,8 +61,13 @@ class Inline:
     __slots__ = ()
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        with _no_running_loop():
+        # _no_running_loop() without its generator: this is every message's call.
+        loop = asyncio._get_running_loop()
+        asyncio._set_running_loop(None)
+        try:
             return fn(*args)
+        finally:
+            asyncio._set_running_loop(loop)
 
 
 def _run_job(job: Job[Any]) -> None:
