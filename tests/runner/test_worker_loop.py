@@ -253,7 +253,7 @@ async def test_sessions_spread_over_the_worker_loops(wait_until: Callable[..., A
     assert threads == {"warmwire-worker-0", "warmwire-worker-1"}
 
 
-async def test_leaving_serve_drains_a_hosted_session_then_closes_it_with_1001(
+async def test_leaving_serve_drains_a_hosted_session_even_of_inputs_unread_then_closes_1001(
     wait_until: Callable[..., Any],
 ) -> None:
     app = Blocking()
@@ -267,6 +267,11 @@ async def test_leaving_serve_drains_a_hosted_session_then_closes_it_with_1001(
                 async def client(*, task_status: anyio.abc.TaskStatus[None]) -> None:
                     async with connect(server) as conn:
                         await conn.send({"i": 1, "request_id": "r1"})
+                        await anyio.to_thread.run_sync(app.started.wait, TIMEOUT)
+                        # Sent while the handler holds the worker loop: they wait in
+                        # the kernel when the drain begins, and are answered all the same.
+                        await conn.send({"i": 2, "request_id": "r2"})
+                        await conn.send({"i": 3, "request_id": "r3"})
                         task_status.started()
                         try:
                             while (result := await conn.recv()) is not None:
@@ -279,10 +284,12 @@ async def test_leaving_serve_drains_a_hosted_session_then_closes_it_with_1001(
                     app.gate.set()
 
                 await tg.start(client)
-                await anyio.to_thread.run_sync(app.started.wait, TIMEOUT)
                 tg.start_soon(open_the_gate_once_draining)
             assert hosted(server) == 0
-    assert results == [{"i": 1, "thread": "warmwire-worker-0", "loop": "none", "request_id": "r1"}]
+    assert results == [
+        {"i": i, "thread": "warmwire-worker-0", "loop": "none", "request_id": f"r{i}"}
+        for i in (1, 2, 3)
+    ]
     assert closes == [1001]
 
 

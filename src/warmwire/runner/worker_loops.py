@@ -241,6 +241,13 @@ class HostedSession:
             task.cancel()
 
     def _drain_here(self) -> None:
+        # What the client sent before the drain may still wait in the kernel, unread
+        # while a handler held this loop.  A timer due now runs after the read callbacks
+        # of the loop's next look at its sockets (asyncio's order: ready callbacks, then
+        # I/O, then timers), so those inputs are read, and answered, first.
+        self._here.loop.call_later(0, self._drain_now)
+
+    def _drain_now(self) -> None:
         self._drain_asked = True
         if self._session is not None:
             self._session.drain()
