@@ -79,7 +79,9 @@ class _Loop:
     """One worker thread and its event loop."""
 
     def __init__(self, index: int, figures: MessageFigures) -> None:
-        self.loop = asyncio.new_event_loop()
+        # asyncio's own loop, whatever the policy (uvloop's): the drain relies on its
+        # order of callbacks (see HostedSession._drain_here).
+        self.loop = asyncio.SelectorEventLoop()
         self.figures = figures
         """The per-message figures of the sessions hosted here (plain numbers, one writer)."""
         self.hosted = 0
