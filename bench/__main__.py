@@ -136,13 +136,6 @@ def servers(log_dir: Path, skipped: dict[str, str]) -> Iterator[dict[str, Server
             f"--key-file={keys_path}",
             "--no-keepalive",
         ),
-        "warmwire-loop": python_module(
-            "bench.servers.warmwire_runner",
-            f"--signing-key={key_path}",
-            f"--key-file={keys_path}",
-            "--no-keepalive",
-            "--worker-loop",
-        ),
         "websockets": python_module("bench.servers.websockets_echo"),
         "fal": [fal_python(), "-m", "bench.servers.fal_echo", f"--signing-key={key_path}"],
         "fal-nodeflate": [
@@ -154,6 +147,7 @@ def servers(log_dir: Path, skipped: dict[str, str]) -> Iterator[dict[str, Server
         ],
         "tcp": python_module("bench.servers.tcp_echo"),
     }
+    specs["warmwire-loop"] = [*specs["warmwire"], "--worker-loop"]
     try:
         for name, argv in specs.items():
             fal = name.startswith("fal")
