@@ -147,7 +147,7 @@ def servers(log_dir: Path, skipped: dict[str, str]) -> Iterator[dict[str, Server
         ],
         "tcp": python_module("bench.servers.tcp_echo"),
     }
-    specs["warmwire-loop"] = [*specs["warmwire"], "--worker-loop"]
+    specs["warmwire-hop"] = [*specs["warmwire"], "--no-worker-loop"]
     try:
         for name, argv in specs.items():
             fal = name.startswith("fal")
@@ -166,7 +166,7 @@ def servers(log_dir: Path, skipped: dict[str, str]) -> Iterator[dict[str, Server
             proc.api_key = API_KEY
             started[name] = proc
             log(f"{name} server ready at {proc.url} (pid {proc.pid})")
-        for name in ("warmwire", "warmwire-loop"):
+        for name in ("warmwire", "warmwire-hop"):
             started[name].token = mint_token(started[name].http_url)
         yield started
     finally:

@@ -68,13 +68,13 @@ def measure(
     path: str,
     warmup: int,
     round_trips: int,
-    worker_loop: bool = False,
+    worker_loop: bool | None = None,
 ) -> float:
     """Runner instructions per round trip for the warmwire checkout at ``tree`` (all its
     threads: callgrind runs them one at a time)."""
     server = ["bench.servers.warmwire_runner", "--no-keepalive", "--backend", backend]
-    if worker_loop:
-        server.append("--worker-loop")
+    if worker_loop is not None:
+        server.append("--worker-loop" if worker_loop else "--no-worker-loop")
     return _measure_server(server, tree / "src", path=path, warmup=warmup, round_trips=round_trips)
 
 
@@ -183,8 +183,9 @@ def measure_client(tree: Path, *, backend: str, path: str, round_trips: int) -> 
 
 
 def run_instructions(*, round_trips: int, warmup: int = 200) -> dict[str, Any]:
-    """What ``python -m bench`` reports: the runner's count (async and sync handler) and the
-    websockets echo server's, or why they could not be counted."""
+    """What ``python -m bench`` reports: the runner's count (async handler, sync handler,
+    and the sync handler with ``worker_loop`` off) and the websockets echo server's, or why
+    they could not be counted."""
     missing = [tool for tool in ("valgrind", "callgrind_control") if shutil.which(tool) is None]
     if missing:
         return {"error": f"{' and '.join(missing)} not installed: apt-get install valgrind"}
@@ -196,6 +197,14 @@ def run_instructions(*, round_trips: int, warmup: int = 200) -> dict[str, Any]:
             ),
             "warmwire_sync": measure(
                 ROOT, backend="asyncio", path="/realtime", warmup=warmup, round_trips=round_trips
+            ),
+            "warmwire_hop": measure(
+                ROOT,
+                backend="asyncio",
+                path="/realtime",
+                warmup=warmup,
+                round_trips=round_trips,
+                worker_loop=False,
             ),
         }
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
@@ -220,8 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--side", default="runner", choices=["runner", "client", "both"])
     parser.add_argument(
         "--worker-loop",
-        action="store_true",
-        help="start the runner with worker_loop on (for --path /realtime: no thread hop)",
+        action=argparse.BooleanOptionalAction,
+        help="start the runner with worker_loop on or off (for --path /realtime: no thread "
+        "hop, or the hop; default: each checkout's own default)",
     )
     parser.add_argument(
         "--no-peer",

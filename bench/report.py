@@ -66,7 +66,7 @@ RTT_INFO = (
     ("ww-asyncio", "fal-async-nodeflate"),
     ("ww-asyncio-thread", "fal-async"),
     ("ww-asyncio-thread", "ww-asyncio"),
-    ("ww-asyncio-loop", "ww-asyncio"),
+    ("ww-asyncio-hop", "ww-asyncio"),
     ("websockets-asyncio", "tcp-asyncio"),
     ("websockets-sync", "tcp-blocking"),
 )
@@ -80,8 +80,8 @@ IDLE_LIMIT = 1.0
 INSTRUCTIONS_LIMIT = 1.0
 """Runner instructions per 32 B round trip (callgrind) / the websockets echo server's."""
 SYNC_HANDLER = ("ww-asyncio-thread", "ww-asyncio", "32 B")
-SYNC_ON_WORKER_LOOP = "ww-asyncio-loop"
-"""The sync handler's contender against a runner with ``worker_loop`` on."""
+SYNC_HOP = "ww-asyncio-hop"
+"""The sync handler's contender against a runner with ``worker_loop`` off: the hop."""
 SYNC_LIMIT = 1.2
 """A sync handler's 32 B round trip / an async handler's (p50)."""
 CLIENTS = {
@@ -155,7 +155,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 }
             )
     rows += _load_targets(results) + _instructions_targets(results)
-    rows += _idle_targets(results) + _sync_handler_targets(results)
+    rows += [*_idle_targets(results), _sync_handler_target(results)]
     return rows
 
 
@@ -175,7 +175,9 @@ def _instructions_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         {
             "target": target,
             "measured": f"{fx(value)} ({block['warmwire']:,.0f} against "
-            f"{block['websockets']:,.0f}; sync handler {block['warmwire_sync']:,.0f})",
+            f"{block['websockets']:,.0f}; sync handler {block['warmwire_sync']:,.0f}"
+            + (f", with the hop {hop:,.0f}" if (hop := block.get("warmwire_hop")) else "")
+            + ")",
             "met": value <= INSTRUCTIONS_LIMIT,
         }
     ]
@@ -277,10 +279,12 @@ def sync_handler_ratio(
 
 
 def thread_hop_text(results: dict[str, Any]) -> str | None:
-    """What a sync handler's round trip adds to an async one's, beside the floor under it:
-    one bare thread hop in CPython, and warmwire's ``WorkerPool.run`` (``bench/threadhop.py``)."""
+    """What a sync handler's round trip adds to an async one's with ``worker_loop`` off,
+    beside the floor under it: one bare thread hop in CPython, and warmwire's
+    ``WorkerPool.run`` (``bench/threadhop.py``)."""
     hop = results.get("thread_hop")
-    num, den, payload = SYNC_HANDLER
+    _, den, payload = SYNC_HANDLER
+    num = SYNC_HOP
     extra = None
     if _rtt(results, payload, num) is not None and _rtt(results, payload, den) is not None:
         extra = _rtt(results, payload, num) - _rtt(results, payload, den)
@@ -288,7 +292,8 @@ def thread_hop_text(results: dict[str, Any]) -> str | None:
         return None
     us = 1e6
     return (
-        f"What a sync handler adds: its {payload} round trip's p50 is "
+        f"What a sync handler adds with `worker_loop` off (`--no-worker-loop`): its {payload} "
+        "round trip's p50 is "
         f"{extra * us:,.0f} \u00b5s over an async handler's (`{num}` \u2212 `{den}`). "
         "Under it lies a hop to a thread and back, two cross-thread wake-ups an async "
         "handler never pays; measured in the bench process on asyncio for a call that "
@@ -308,16 +313,8 @@ def thread_hop_text(results: dict[str, Any]) -> str | None:
     )
 
 
-def _sync_handler_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """The target with ``worker_loop`` on, then with the default hop to a worker thread."""
-    return [
-        _sync_handler_target(results, SYNC_ON_WORKER_LOOP, ", `worker_loop` on"),
-        _sync_handler_target(results, SYNC_HANDLER[0], ""),
-    ]
-
-
-def _sync_handler_target(results: dict[str, Any], num: str, setting: str) -> dict[str, Any]:
-    _, den, payload = SYNC_HANDLER
+def _sync_handler_target(results: dict[str, Any]) -> dict[str, Any]:
+    num, den, payload = SYNC_HANDLER
     summary, basis = sync_handler_ratio(results, num)
     if summary is None:
         lost = {**results.get("failed", {}), **results.get("skipped", {})}
@@ -331,7 +328,7 @@ def _sync_handler_target(results: dict[str, Any], num: str, setting: str) -> dic
         measured = f"{fx(summary['median'])} (ratio of the overall p50s)"
     return {
         "target": f"a sync handler's {payload} round trip ≤ 1.2\u00d7 an async handler's "
-        f"(`{num}` / `{den}`{setting})",
+        f"(`{num}` / `{den}`)",
         "measured": measured,
         "met": meets(summary, SYNC_LIMIT),
     }
@@ -578,12 +575,13 @@ def markdown(results: dict[str, Any], analysis: str) -> str:
         "median and its spread (min\u2013max), and a target is met when the median is at or "
         "under it. A pair in which a run failed is shown and left out of the median.\n"
         "- The sync-handler target: in every round of the 32 B round trips, the batch p50 of "
-        "`ww-asyncio-thread` (the `/realtime` endpoint, a sync handler in the worker thread) "
-        "over that of `ww-asyncio` (`/async`, an async handler on the loop), both batches of "
+        "`ww-asyncio-thread` (the `/realtime` endpoint, a sync handler, its session served "
+        "whole on the worker thread's own event loop: `worker_loop`, the default) over that "
+        "of `ww-asyncio` (`/async`, an async handler on the runner's loop), both batches of "
         "the same interleaved round; the median and spread of these per-round ratios. "
-        "Likewise `ww-asyncio-loop`: the same endpoint on a second runner, started with "
-        "`worker_loop` on (`--worker-loop`), where the session is served whole on the worker "
-        "thread's own event loop.\n"
+        "`ww-asyncio-hop` is the same endpoint on a second runner started with "
+        "`--no-worker-loop`, where every call hops to the worker thread and back (shown "
+        "for information).\n"
         "- The instructions target (`bench/instructions.py`): the warmwire runner and the "
         "websockets echo server, each in turn under `valgrind --tool=callgrind`, answer one "
         "connection of warmwire's async client; after a warm-up the counters are zeroed, "

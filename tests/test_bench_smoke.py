@@ -63,7 +63,7 @@ def test_a_run_without_pyinstrument_stops_at_once_and_says_what_to_do(
 
 
 def _hop_results(**hop: float) -> dict[str, object]:
-    rtt = {"ww-asyncio-thread": {"p50": 250e-6}, "ww-asyncio": {"p50": 120e-6}}
+    rtt = {"ww-asyncio-hop": {"p50": 250e-6}, "ww-asyncio": {"p50": 120e-6}}
     return {
         "rtt": {"32 B": rtt},
         "thread_hop": {"rounds": 5, "hops_per_round": 1000, **hop},

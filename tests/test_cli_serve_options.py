@@ -51,9 +51,9 @@ def test_serve_freezes_what_setup_left_alive_unless_told_not_to() -> None:
     assert re.findall(r"runner ready .* gc_frozen=(\d+)", unfrozen.output.text) == ["0"]
 
 
-def test_serve_worker_loop_serves_a_blocking_handler_on_the_worker_thread() -> None:
+def test_serve_serves_a_blocking_handler_on_the_worker_loop_unless_told_not_to() -> None:
     args = ["serve", "warmwire.examples.echo:Echo", "--insecure-no-auth", "--port", "0"]
-    with start_runner(*args, "--worker-loop") as served:
+    with start_runner(*args) as served:
         with warmwire.realtime("warmwire/echo", url=served.url) as conn:
             conn.send({"n": 1})
             assert conn.recv(timeout=10) == {"n": 1}
@@ -61,7 +61,7 @@ def test_serve_worker_loop_serves_a_blocking_handler_on_the_worker_thread() -> N
     opened = re.findall(r"session=\d+ path=(\S+) open .*", served.output.text)
     assert opened == ["/warmwire/echo/realtime"]
     assert "thread=warmwire-worker-0" in served.output.text
-    with start_runner(*args) as hopping:
+    with start_runner(*args, "--no-worker-loop") as hopping:
         with warmwire.realtime("warmwire/echo", url=hopping.url) as conn:
             conn.send({"n": 1})
             assert conn.recv(timeout=10) == {"n": 1}

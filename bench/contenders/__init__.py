@@ -7,10 +7,10 @@ from bench.contenders.fal_stack import FalAsync, FalAsyncNoDeflate, FalSync
 from bench.contenders.tcp_floor import TcpAsyncio, TcpBlocking
 from bench.contenders.warmwire_async import (
     WarmwireAsyncio,
+    WarmwireHop,
     WarmwireMint,
     WarmwireSyncHandler,
     WarmwireTrio,
-    WarmwireWorkerLoop,
 )
 from bench.contenders.warmwire_blocking import WarmwireBlocking
 from bench.contenders.websockets_async import WebsocketsAsyncio
@@ -21,7 +21,7 @@ ALL: tuple[type[Contender], ...] = (
     WarmwireTrio,
     WarmwireBlocking,
     WarmwireSyncHandler,
-    WarmwireWorkerLoop,
+    WarmwireHop,
     WebsocketsAsyncio,
     WebsocketsSync,
     FalAsync,

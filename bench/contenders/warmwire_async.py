@@ -78,20 +78,21 @@ class WarmwireTrio(WarmwireAsyncio):
 
 
 class WarmwireSyncHandler(WarmwireAsyncio):
-    """The same client against the endpoint whose (sync) handler runs in a worker thread."""
+    """The same client against the endpoint whose (sync) handler runs in a worker thread:
+    by default (``worker_loop``) the session is served whole on that thread's own loop."""
 
     key = "ww-asyncio-thread"
-    label = "warmwire async client (asyncio) → sync handler (thread)"
+    label = "warmwire async client (asyncio) → sync handler (worker thread's loop)"
     path = "/realtime"
 
 
-class WarmwireWorkerLoop(WarmwireSyncHandler):
-    """The same endpoint on a runner with ``worker_loop`` on: the session is served whole
-    on the worker thread's own loop, the handler called there."""
+class WarmwireHop(WarmwireSyncHandler):
+    """The same endpoint on a runner with ``worker_loop`` off (``--no-worker-loop``): the
+    session stays on the runner's loop and every call hops to the thread and back."""
 
-    key = "ww-asyncio-loop"
-    label = "warmwire async client (asyncio) → sync handler (worker loop)"
-    server = "warmwire-loop"
+    key = "ww-asyncio-hop"
+    label = "warmwire async client (asyncio) → sync handler (hop, --no-worker-loop)"
+    server = "warmwire-hop"
 
 
 class WarmwireMint(WarmwireAsyncio):

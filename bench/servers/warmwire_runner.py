@@ -41,12 +41,17 @@ def _auth(args: argparse.Namespace) -> Any:
     return RunnerAuth.from_files(keys=load_keys(args.key_file), signing_key=args.signing_key)
 
 
-def _as_warmwire_serve() -> dict[str, Any]:
-    """The settings ``warmwire serve`` adds (freeze_gc), where this warmwire has them: older
-    checkouts are measured with this server too (``python -m bench.instructions --tree``)."""
+def _as_warmwire_serve(worker_loop: bool | None) -> dict[str, Any]:
+    """The settings ``warmwire serve`` adds (freeze_gc), and ``worker_loop`` when asked
+    for, where this warmwire has them: older checkouts are measured with this server too
+    (``python -m bench.instructions --tree``)."""
     from warmwire.runner.config import RunnerConfig
 
-    return {"freeze_gc": True} if "freeze_gc" in attrs.fields_dict(RunnerConfig) else {}
+    fields = attrs.fields_dict(RunnerConfig)
+    settings: dict[str, Any] = {"freeze_gc": True} if "freeze_gc" in fields else {}
+    if worker_loop is not None and "worker_loop" in fields:
+        settings["worker_loop"] = worker_loop
+    return settings
 
 
 async def _serve(args: argparse.Namespace) -> None:
@@ -59,8 +64,7 @@ async def _serve(args: argparse.Namespace) -> None:
         insecure_no_auth=auth is None,
         max_message_size=64 * 1024 * 1024,
         ping_interval=None if args.no_keepalive else 20.0,
-        **_as_warmwire_serve(),
-        **({"worker_loop": True} if args.worker_loop else {}),
+        **_as_warmwire_serve(args.worker_loop),
     ) as server:
         print(f"ready {server.url}", flush=True)
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -84,8 +88,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--worker-loop",
-        action="store_true",
-        help="serve /realtime's sessions whole on the worker thread's loop (``worker_loop``)",
+        action=argparse.BooleanOptionalAction,
+        help="serve /realtime's sessions whole on the worker thread's loop, or hop each "
+        "call to it (``worker_loop``; default: the checkout's own default)",
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)

@@ -124,11 +124,13 @@ def _add_serve(subparsers: Any) -> None:
         "it is frozen after setup(): full collections then pause the sessions far less)",
     )
     serve.add_argument(
-        "--worker-loop",
-        action="store_true",
-        help="serve each session of a blocking handler whole on the worker thread's own "
-        "event loop: no hop between threads per message, but while the handler runs the "
-        "other sessions on that thread are not read and their pings wait (off by default)",
+        "--no-worker-loop",
+        dest="worker_loop",
+        action="store_false",
+        help="hop each call of a blocking handler to a worker thread and back (by default "
+        "its sessions are served whole on the worker thread's own event loop, no hop per "
+        "message, but while a call runs the other sessions on that thread are not read and "
+        "their clients' pings wait: for calls of many seconds, turn it off)",
     )
     serve.add_argument(
         "--max-refusal-rate",
@@ -213,7 +215,7 @@ async def _serve_until_signal(args: argparse.Namespace, apps: list[type[App]]) -
         ping_interval=args.ping_interval or None,
         max_refusal_rate=args.max_refusal_rate or None,
         freeze_gc=args.freeze_gc,
-        worker_loop=getattr(args, "worker_loop", False),  # token-server has no such option
+        worker_loop=args.worker_loop,
         reuse_port=group is not None,
         worker_group=group,
     ) as server:
@@ -800,6 +802,7 @@ def _add_token_server(subparsers: Any) -> None:
     server.set_defaults(
         max_message_size=DEFAULT_MAX_MESSAGE_SIZE, ping_interval=20.0, freeze_gc=True
     )
+    server.set_defaults(worker_loop=True)
     server.set_defaults(max_refusal_rate=100.0)
 
 

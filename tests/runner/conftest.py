@@ -26,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from helpers import polling
 from warmwire.core.client_handshake import ClientProtocol
 from warmwire.runner import RunningServer, Session
+from warmwire.runner.worker_loops import HostedSession
 from warmwire.transports.drivers import open_client
 from warmwire.transports.websocket import AsyncWebSocket
 
@@ -75,7 +76,16 @@ async def _only_session(server: RunningServer) -> Session:
     await polling.wait_until(lambda: len(server.runner.sessions) == 1, what="one open session")
     sessions = list(server.runner.sessions)
     assert len(sessions) == 1, f"expected one open session, found {len(sessions)}"
-    return sessions[0]
+    return await _session_of(sessions[0])
+
+
+async def _session_of(entry: Session | HostedSession) -> Session:
+    """The session itself: for one on a worker loop, once it has begun there."""
+    if isinstance(entry, Session):
+        return entry
+    await polling.wait_until(lambda: entry.session is not None, what="the hosted session begun")
+    assert entry.session is not None
+    return entry.session
 
 
 @pytest.fixture
@@ -101,6 +111,12 @@ def metric() -> Callable[..., float]:
 @pytest.fixture
 def only_session() -> Callable[[RunningServer], Awaitable[Session]]:
     return _only_session
+
+
+@pytest.fixture
+def session_of() -> Callable[[Session | HostedSession], Awaitable[Session]]:
+    """The session behind one of ``runner.sessions`` (one on a worker loop: once begun)."""
+    return _session_of
 
 
 @pytest.fixture

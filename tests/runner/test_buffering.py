@@ -82,7 +82,9 @@ async def test_burst_keeps_the_newest_and_counts_drops(
     app = Gated()
     app.async_gate = anyio.Event()
     capacity = max_buffering or 2
-    async with runner.serve(app, insecure_no_auth=True) as server:
+    # The hop: the runner reads the burst while the handler holds its thread (on a
+    # worker loop it is read once the call returns: tests/runner/test_worker_loop.py).
+    async with runner.serve(app, insecure_no_auth=True, worker_loop=False) as server:
         try:
             with anyio.fail_after(TIMEOUT):
                 async with warmwire.realtime_async(
@@ -118,7 +120,9 @@ async def test_batches_of_up_to_max_batch_size(
     wait_until: Callable[..., Any], only_session: Callable[..., Any]
 ) -> None:
     app = Gated()
-    async with runner.serve(app, insecure_no_auth=True) as server:
+    # The hop, which reads the inputs while the handler runs (a worker loop's batches:
+    # tests/runner/test_worker_loop.py).
+    async with runner.serve(app, insecure_no_auth=True, worker_loop=False) as server:
         try:
             with anyio.fail_after(TIMEOUT):
                 async with warmwire.realtime_async(

@@ -113,7 +113,10 @@ async def test_pending_bytes_bound_drops_the_oldest_and_counts(
     size = len(msgpack.packb(inp(0)))
     assert all(len(msgpack.packb(inp(i))) == size for i in range(11))
     app = Held()
-    async with runner.serve(app, insecure_no_auth=True, max_pending_bytes=size * 5 // 2) as server:
+    # The hop, which reads the inputs while the handler runs.
+    async with runner.serve(
+        app, insecure_no_auth=True, max_pending_bytes=size * 5 // 2, worker_loop=False
+    ) as server:
         try:
             with anyio.fail_after(TIMEOUT):
                 async with warmwire.realtime_async("test/held", url=server.url) as conn:
@@ -141,13 +144,14 @@ async def test_pending_bytes_bound_drops_the_oldest_and_counts(
 
 
 async def test_client_that_never_reads_is_disconnected_others_unaffected(
-    wait_until: Callable[..., Any],
+    wait_until: Callable[..., Any], session_of: Callable[..., Any]
 ) -> None:
     async with runner.serve(Echo, insecure_no_auth=True, send_timeout=1.0) as server:
         assert server.port is not None
         with anyio.fail_after(30):
             async with echo(server, "/async") as other:
                 await wait_until(lambda: len(server.runner.sessions) == 1)
+                [first] = server.runner.sessions
                 stream = await anyio.connect_tcp("127.0.0.1", server.port)
                 async with stream:
                     protocol = ClientProtocol(
@@ -155,7 +159,10 @@ async def test_client_that_never_reads_is_disconnected_others_unaffected(
                     )
                     await stream.send(protocol.data_to_send())
                     await wait_until(lambda: len(server.runner.sessions) == 2)
-                    stalled = next(s for s in server.runner.sessions if "realtime" in s.name)
+                    # A blocking handler's: on a worker loop (worker_loop, the default).
+                    [entry] = server.runner.sessions - {first}
+                    stalled = await session_of(entry)
+                    assert "realtime" in stalled.name
                     payload = msgpack.packb({"blob": b"\x00" * (1024 * 1024)})
                     # Masked binary frames, built by hand (the handshake reply is never read).
                     frame = bytes([0x82, 0xFF]) + len(payload).to_bytes(8, "big") + bytes(4)
@@ -174,7 +181,7 @@ async def test_client_that_never_reads_is_disconnected_others_unaffected(
                         tg.start_soon(flood)
                         # Meanwhile the other session is served as usual.
                         n = 0
-                        while stalled in server.runner.sessions:
+                        while entry in server.runner.sessions:
                             await round_trip(other, n)
                             n += 1
                         tg.cancel_scope.cancel()

@@ -23,6 +23,7 @@ from warmwire import runner
 from warmwire.core.errors import ConfigurationError
 from warmwire.runner import RunningServer
 from warmwire.runner.handlers import Handler, Mode
+from warmwire.runner.workers import WorkerPool
 
 pytestmark = pytest.mark.anyio
 
@@ -309,8 +310,12 @@ async def test_worker_threads_bounds_concurrent_blocking_handlers(
     worker_threads: int, wait_until: Callable[..., Any]
 ) -> None:
     app = Blocking()
-    async with runner.serve(app, insecure_no_auth=True, worker_threads=worker_threads) as server:
+    # The hop's queue for the threads (the worker loops': tests/runner/test_worker_loop.py).
+    async with runner.serve(
+        app, insecure_no_auth=True, worker_threads=worker_threads, worker_loop=False
+    ) as server:
         workers = server.runner.workers
+        assert isinstance(workers, WorkerPool)
         try:
             with anyio.fail_after(TIMEOUT):
                 async with (

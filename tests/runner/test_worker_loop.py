@@ -27,7 +27,7 @@ from helpers.wire import OP_BINARY, OP_CLOSE, close_code_of, frame, parse_frames
 from warmwire import runner
 from warmwire.core.client_handshake import ClientProtocol
 from warmwire.core.events import Message, Opened
-from warmwire.runner import RunningServer
+from warmwire.runner import RunningServer, Session
 from warmwire.runner.worker_loops import WorkerLoops
 
 pytestmark = pytest.mark.anyio
@@ -78,6 +78,10 @@ class Blocking(runner.App, app_id=APP):
         for i in range(inp["n"]):
             yield {"i": i, "thread": threading.current_thread().name}
 
+    @runner.realtime("/two", buffering=2)
+    def two(self, inp: dict[str, Any]) -> dict[str, Any]:
+        return self.run(inp)
+
     @runner.realtime("/async")
     async def echo(self, inp: dict[str, Any]) -> dict[str, Any]:
         return {"i": inp["i"], "thread": threading.current_thread().name}
@@ -97,8 +101,21 @@ def connect(server: RunningServer, path: str = "/realtime") -> Any:
 async def served() -> AsyncIterator[tuple[RunningServer, Blocking]]:
     app = Blocking()
     with anyio.fail_after(TIMEOUT):
-        async with runner.serve(app, insecure_no_auth=True, worker_loop=True) as server:
+        # worker_loop is the default: not asked for here.
+        async with runner.serve(app, insecure_no_auth=True) as server:
             yield server, app
+
+
+async def test_worker_loop_false_keeps_the_hop() -> None:
+    app = Blocking()
+    with anyio.fail_after(TIMEOUT):
+        async with runner.serve(app, insecure_no_auth=True, worker_loop=False) as server:
+            assert server.runner.worker_loops is None
+            async with connect(server) as conn:
+                await conn.send({"i": 1})
+                # The handler's thread, reached by a hop: the session stays on this loop.
+                assert await conn.recv() == {"i": 1, "thread": "warmwire-worker-0", "loop": "none"}
+                assert all(isinstance(s, Session) for s in server.runner.sessions)
 
 
 async def test_a_blocking_handler_session_runs_on_the_worker_loop_and_counts_its_messages(
@@ -337,3 +354,90 @@ async def test_a_tls_session_keeps_the_hop_and_works() -> None:
                 assert hosted(server) == 0
     # Still one thread for the handler: the hop goes to the worker loop's thread.
     assert result == {"i": 3, "thread": "warmwire-worker-0", "loop": "none"}
+
+
+def _input(protocol: ClientProtocol, i: int) -> bytes:
+    protocol.send_message(msgpack.packb({"i": i}))
+    return protocol.data_to_send()
+
+
+async def _results(
+    stream: anyio.abc.SocketStream, protocol: ClientProtocol, count: int
+) -> list[int]:
+    """Read ``count`` results; the client's pongs (and any reply) go out at once."""
+    results: list[int] = []
+    with anyio.fail_after(TIMEOUT):
+        while len(results) < count:
+            protocol.receive_data(await stream.receive())
+            if reply := protocol.data_to_send():
+                await stream.send(reply)
+            results += [
+                msgpack.unpackb(event.data)["i"]
+                for event in protocol.events()
+                if isinstance(event, Message) and isinstance(event.data, bytes)
+            ]
+    return results
+
+
+async def _opened(stream: anyio.abc.SocketStream, protocol: ClientProtocol) -> None:
+    with anyio.fail_after(TIMEOUT):
+        while not any(isinstance(event, Opened) for event in protocol.events()):
+            protocol.receive_data(await stream.receive())
+
+
+async def test_a_burst_sent_while_the_handler_runs_keeps_the_newest_once_it_returns(
+    metrics_text: Callable[..., Any], metric: Callable[..., float]
+) -> None:
+    app = Blocking()
+    app.gate.clear()
+    burst = 12
+    with anyio.fail_after(TIMEOUT):
+        async with runner.serve(app, insecure_no_auth=True) as server:
+            stream, protocol = await _upgrade_with(server, b"", path="/two")
+            async with stream:
+                await _opened(stream, protocol)
+                await stream.send(_input(protocol, 0))
+                await anyio.to_thread.run_sync(app.started.wait, TIMEOUT)
+                # One write while the handler holds the loop: on loopback the whole
+                # burst is in the runner's socket when the call returns, and read at once
+                # into the session's buffer (2 inputs), which drops the oldest.
+                await stream.send(b"".join(_input(protocol, i) for i in range(1, burst)))
+                app.gate.set()
+                assert await _results(stream, protocol, 3) == [0, burst - 2, burst - 1]
+                # Nothing else was queued: a marker's result comes next.
+                await stream.send(_input(protocol, 1000))
+                assert await _results(stream, protocol, 1) == [1000]
+            text = await metrics_text(server)
+    assert metric(text, "warmwire_inputs_dropped_total") == burst - 3
+
+
+async def test_a_pong_read_after_a_call_longer_than_the_ping_timeout_still_counts() -> None:
+    """The runner's pings: while the handler holds the loop, the client's pong waits
+    in the kernel past its deadline; when the call returns, the pong is read before
+    the keepalive looks (asyncio runs I/O callbacks before timers), so the session
+    lives on.  (Without the pong the session is cut: the same test then fails.)"""
+    app = Blocking()
+    app.gate.clear()
+    timeout = 0.1
+    with anyio.fail_after(TIMEOUT):
+        async with runner.serve(
+            app, insecure_no_auth=True, ping_interval=timeout, ping_timeout=timeout
+        ) as server:
+            stream, protocol = await _upgrade_with(server, b"")
+            async with stream:
+                await _opened(stream, protocol)
+                pong = b""
+                while not pong:  # the runner's first ping: its pong is held back
+                    protocol.receive_data(await stream.receive())
+                    pong = protocol.data_to_send()
+                await stream.send(_input(protocol, 1))
+                await anyio.to_thread.run_sync(app.started.wait, TIMEOUT)
+                await stream.send(pong)
+                # The time is the scenario, not a guess: the call outlasts the deadline.
+                await anyio.sleep(3 * timeout)
+                app.gate.set()
+                assert await _results(stream, protocol, 1) == [1]
+                # A session cut for an unanswered ping would answer nothing more.
+                for i in range(2, 5):
+                    await stream.send(_input(protocol, i))
+                    assert await _results(stream, protocol, 1) == [i]

@@ -53,18 +53,21 @@ class RunnerConfig:
     """
     worker_threads: int = 1
     """Blocking handlers run in at most this many threads at once (one model, one GPU)."""
-    worker_loop: bool = False
+    worker_loop: bool = True
     """Each worker thread runs an event loop of its own, and serves the sessions of
     blocking handlers whole: their socket is read, their handler called and their
     results written on that one thread, so a message crosses no thread (about 100 µs
-    less per round trip; see :mod:`warmwire.runner.worker_loops`).
+    less per round trip, and a third less CPU; see :mod:`warmwire.runner.worker_loops`).
 
     warmwire's own server, TCP and Unix sockets; a session under TLS or an ASGI
     server, and the stream route, still hop to the same threads.  The cost: while a
     handler runs, the other sessions on its thread are not read (their inputs wait
-    in the kernel, then in their drop-oldest buffers) and their pings are answered
-    when it returns, so a call longer than a client's ping timeout gets it
-    disconnected.  Off by default.
+    in the kernel, then in their drop-oldest buffers) and the pings of their clients
+    are answered when it returns, so a call longer than a client's ping timeout gets
+    it disconnected (the runner's own pings are not: a pong read late still counts).
+    ``False`` (``warmwire serve --no-worker-loop``) hops every call to the threads
+    instead, and keeps reading and answering pings meanwhile: for handlers whose
+    calls take many seconds.
     """
     max_handshakes: int = attrs.field(default=2, validator=attrs.validators.ge(1))
     """Upgrades handled at once (routing, the 101, the token check); more wait their turn.

@@ -176,6 +176,14 @@ class HostedSession:
         return self._here.figures
 
     @property
+    def session(self) -> Session | None:
+        """The session hosted, once it has begun on its loop (``None`` until then).
+
+        It lives on another thread: its figures (``received``, ``dropped``...) can be
+        read from here, plain numbers, but call none of its methods."""
+        return self._session
+
+    @property
     def workers(self) -> Inline:
         """How the session makes its blocking calls."""
         return WorkerLoops.inline
