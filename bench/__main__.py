@@ -54,6 +54,8 @@ class Settings:
     load_workers: int
     load_pairs: int
     """Interleaved pairs of load runs (warmwire, websockets; alternating which goes first)."""
+    load_pairs_sync: int
+    """The same against warmwire's sync-handler endpoint (``/realtime``), how a model runs."""
     idle_sessions: int
     idle_workers: int
     idle_settle: float
@@ -79,6 +81,7 @@ class Settings:
             load_duration=20.0,
             load_workers=4,
             load_pairs=5,
+            load_pairs_sync=3,
             idle_sessions=5000,
             idle_workers=4,
             idle_settle=3.0,
@@ -103,6 +106,7 @@ class Settings:
             load_duration=5.0,
             load_workers=2,
             load_pairs=3,
+            load_pairs_sync=1,
             idle_sessions=300,
             idle_workers=2,
             idle_settle=1.0,
@@ -490,6 +494,20 @@ def main(argv: list[str] | None = None) -> int:
             duration=s.load_duration,
             workers=s.load_workers,
             path=args.load_path,
+            log=log,
+        )
+        log(
+            f"load runs with a sync handler: {s.load_pairs_sync} interleaved pairs "
+            "(warmwire's /realtime, websockets)"
+        )
+        results["load_pairs_sync"] = run_load_pairs(
+            log_dir,
+            pairs=s.load_pairs_sync,
+            sessions=s.load_sessions,
+            rate=s.load_rate,
+            duration=s.load_duration,
+            workers=s.load_workers,
+            path="/realtime",
             log=log,
         )
     if not args.skip_idle:

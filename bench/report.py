@@ -154,7 +154,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                     "met": None if value is None else value <= limit,
                 }
             )
-    rows += _load_targets(results) + _instructions_targets(results)
+    rows += _load_targets(results, "load_pairs") + _load_targets(results, "load_pairs_sync")
+    rows += _instructions_targets(results)
     rows += [*_idle_targets(results), _sync_handler_target(results)]
     return rows
 
@@ -192,18 +193,21 @@ def _not_measured(block: dict[str, Any]) -> str:
     return f"not measured ({'; '.join(errors) or 'no complete pair'})"
 
 
-def _load_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    block = results.get("load_pairs")
+def _load_targets(results: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """The load targets of the block ``key`` (``load_pairs``: the async handler;
+    ``load_pairs_sync``: the sync handler)."""
+    block = results.get(key)
     if not block:
         return []
     conf = block["settings"]
+    endpoint = f", endpoint `{conf['path']}`" if key == "load_pairs_sync" else ""
     rows = []
     for figure, text, limit in LOAD_TARGETS:
         summary = block["summary"].get(figure)
         rows.append(
             {
                 "target": f"{text} — {conf['sessions']} sessions \u00d7 "
-                f"{conf['rate_per_session']:g}/s, {conf['duration']:g} s",
+                f"{conf['rate_per_session']:g}/s, {conf['duration']:g} s{endpoint}",
                 "measured": fspread(summary) if summary else _not_measured(block),
                 "met": meets(summary, limit),
             }
@@ -218,7 +222,8 @@ def _load_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     rows.append(
         {
             "target": "load held in every run, so the ratios compare like with like (all "
-            f"{conf['sessions']} sessions connected, no errors, ≥ 99 % of the offered rate)",
+            f"{conf['sessions']} sessions connected, no errors, ≥ 99 % of the offered "
+            f"rate){endpoint}",
             "measured": (
                 f"{len(runs)} runs, "
                 + (f"not held: {', '.join(unheld)}" if unheld else "every one held")
@@ -463,7 +468,10 @@ def markdown(results: dict[str, Any], analysis: str) -> str:
 
     load = results.get("load_pairs")
     if load:
-        _load_section(add, load)
+        _load_section(add, load, "Load run")
+    load_sync = results.get("load_pairs_sync")
+    if load_sync:
+        _load_section(add, load_sync, "Load run, sync handler")
 
     idle = results.get("idle_pairs")
     if idle:
@@ -617,13 +625,13 @@ def _interleaving(pairs: int, kind: str) -> str:
     )
 
 
-def _load_section(add: Any, block: dict[str, Any]) -> None:
+def _load_section(add: Any, block: dict[str, Any], title: str) -> None:
     conf = block["settings"]
     pairs = block["pairs"]
     client = next(
         (p[s]["client"] for p in pairs for s in ("warmwire", "websockets") if s in p), "raw"
     )
-    add("## Load run\n")
+    add(f"## {title}\n")
     add(
         f"{conf['sessions']} concurrent sessions, each sending a 32-byte message "
         f"{conf['rate_per_session']:g} times a second (one in flight) for "

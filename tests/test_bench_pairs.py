@@ -300,6 +300,36 @@ def test_a_failed_or_unheld_load_pair_is_reported() -> None:
     assert "failed: warmwire: RuntimeError: a load worker exited" in text
 
 
+def test_the_sync_handler_load_block_has_targets_and_a_table_of_its_own() -> None:
+    on_loop = load_block(
+        [
+            {
+                "warmwire": load_run("warmwire", 0.001, 0.020, 50),
+                "websockets": load_run("websockets", 0.001, 0.025, 50),
+            }
+        ]
+    )
+    sync = load_block(
+        [
+            {
+                "warmwire": load_run("warmwire", 0.001, 0.050, 50),
+                "websockets": load_run("websockets", 0.001, 0.025, 50),
+            }
+        ]
+    )
+    sync["settings"]["path"] = "/realtime"
+    results = base_results(load_pairs=on_loop, load_pairs_sync=sync)
+    rows = [r for r in report.targets(results) if r["target"].startswith("load run p99")]
+    assert [(r["met"], "endpoint `/realtime`" in r["target"]) for r in rows] == [
+        (True, False),
+        (False, True),
+    ]
+    text = report.markdown({**results, **MARKDOWN_CONTEXT}, analysis="")
+    assert "## Load run\n" in text
+    assert "## Load run, sync handler\n" in text
+    assert "warmwire endpoint `/realtime`" in text
+
+
 def test_no_complete_load_pair_is_not_measured() -> None:
     block = load_block([{"error": "warmwire: RuntimeError: boom"}])
     rows = [r for r in report.targets(base_results(load_pairs=block)) if "load" in r["target"]]
