@@ -36,6 +36,7 @@ import anyio
 import attrs
 
 from warmwire.core.close_codes import CloseCode
+from warmwire.core.errors import ConfigurationError
 from warmwire.core.events import Closed, HttpRequest, Initiator, UpgradeRequest
 from warmwire.core.handshake_headers import parse_subprotocols
 from warmwire.runner import stream_route
@@ -335,9 +336,16 @@ def app(
     """An ASGI application serving ``apps``; keyword arguments are :class:`RunnerConfig` fields.
 
     Authentication is required as with ``warmwire serve`` (``auth=``), unless
-    ``insecure_no_auth=True``.
+    ``insecure_no_auth=True``.  ``worker_loop`` does not apply: the ASGI server owns
+    the sockets, so no session can move to a worker thread's loop, and blocking
+    handlers' calls always hop to the plain worker threads.
     """
-    config = attrs.evolve(config or RunnerConfig(), **options)
+    if options.get("worker_loop"):
+        raise ConfigurationError(
+            "worker_loop=True cannot apply under an ASGI server, which owns the sockets: "
+            "leave it out (blocking handlers run in the worker threads all the same)"
+        )
+    config = attrs.evolve(config or RunnerConfig(), **{**options, "worker_loop": False})
     # The bind address belongs to the ASGI server; insecure mode is the caller's promise.
     check_auth_configured(config, "localhost")
     return WarmwireASGI(Runner(instantiate_apps(apps), config))

@@ -18,6 +18,7 @@ from warmwire import asgi, runner
 from warmwire.auth.keys import ApiKey, KeyStore
 from warmwire.auth.runner_auth import RunnerAuth
 from warmwire.auth.tokens import generate_signing_key, load_signing_key
+from warmwire.core.errors import ConfigurationError
 
 DOORS = ["warmwire", "uvicorn", "hypercorn", "fastapi-mount"]
 
@@ -219,3 +220,11 @@ async def test_official_fal_client_through_every_door(
             first, error = await anyio.to_thread.run_sync(blocking)
     assert first == {"n": 1, "image": b"\x89PNG"}
     assert error == "INTERNAL_ERROR"
+
+
+def test_under_asgi_blocking_handlers_use_the_plain_worker_threads() -> None:
+    # The ASGI server owns the sockets: no session can move to a worker loop.
+    application = asgi.app(Lab, insecure_no_auth=True)
+    assert application.runner.worker_loops is None
+    with pytest.raises(ConfigurationError, match="worker_loop=True cannot apply under an ASGI"):
+        asgi.app(Lab, insecure_no_auth=True, worker_loop=True)

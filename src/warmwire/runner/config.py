@@ -57,10 +57,11 @@ class RunnerConfig:
     """Each worker thread runs an event loop of its own, and serves the sessions of
     blocking handlers whole: their socket is read, their handler called and their
     results written on that one thread, so a message crosses no thread (about 100 µs
-    less per round trip, and a third less CPU; see :mod:`warmwire.runner.worker_loops`).
+    less per round trip, and less than half the CPU; see :mod:`warmwire.runner.worker_loops`).
 
-    warmwire's own server, TCP and Unix sockets; a session under TLS or an ASGI
-    server, and the stream route, still hop to the same threads.  The cost: while a
+    warmwire's own server, TCP and Unix sockets; a session under TLS and the stream
+    route still hop to the same threads, and under an ASGI server, which owns the
+    sockets, it does not apply (:func:`warmwire.asgi.app` turns it off).  The cost: while a
     handler runs, the other sessions on its thread are not read (their inputs wait
     in the kernel, then in their drop-oldest buffers) and the pings of their clients
     are answered when it returns, so a call longer than a client's ping timeout gets

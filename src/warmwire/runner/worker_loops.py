@@ -1,12 +1,13 @@
 """Worker threads that are event loops: a blocking handler's session runs on one, whole.
 
-With ``worker_loop`` on (``warmwire serve --worker-loop``), each of the
+With ``worker_loop`` on (the default; ``warmwire serve --no-worker-loop`` and
+``worker_loop=False`` turn it off), each of the
 runner's ``worker_threads`` runs an asyncio event loop of its own, and a
 session whose handler is blocking is handed over to one of them once the
 front door has admitted it (:meth:`FrontDoor.enter
 <warmwire.runner.front_door.FrontDoor.enter>`).  That thread then reads the
 session's socket, parses its frames, calls the handler and writes the results:
-a message crosses no thread.  With the plain :class:`~warmwire.runner.workers.WorkerPool`
+a message crosses no thread.  With it off, the plain :class:`~warmwire.runner.workers.WorkerPool`:
 every message hops to a worker thread and back, two wake-ups of another CPU
 that are most of what a blocking handler adds to a round trip
 (``docs/benchmarks.md``).
