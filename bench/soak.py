@@ -7,9 +7,11 @@ of the sessions.  Every session streams numbered inputs ``{"session": i, "seq": 
 at a fixed rate (phases spread over the period) with ``max_buffering=60`` and
 reads its results concurrently; each worker checks that every session got back
 exactly its own inputs, once each, in order, and the parent adds the workers'
-figures up.  A warm-up round comes first; after each round the parent waits
-(bounded) for the runner to hold no session, no more file descriptors and no
-more threads than before the warm-up, and reads its RSS, all from outside
+figures up.  One session comes and goes first, so what the runner starts once
+and keeps (a blocking handler's worker thread and its loop) is in the baseline;
+then a warm-up round; after each round the parent waits (bounded) for the runner
+to hold no session, no more file descriptors and no more threads than before
+the warm-up, and reads its RSS, all from outside
 (``/proc/<pid>/fd``, ``/proc/<pid>/status``, and ``warmwire_sessions_open`` from
 the runner's ``/metrics``; the runner exposes no task count).
 
@@ -54,6 +56,9 @@ import msgpack
 ROOT = Path(__file__).resolve().parent.parent
 APP = "warmwire/echo"
 ENDPOINT = "/async"
+"""The echo app's async handler: where sessions go unless told (``--endpoint``)."""
+ENDPOINTS = (ENDPOINT, "/realtime")
+"""And its sync one, whose sessions are served on the worker thread's loop."""
 MAX_BUFFERING = 60
 RSS_GROWTH_LIMIT = 0.10
 OPENING_AT_ONCE = 50
@@ -250,6 +255,7 @@ def run_round(
     workers: int,
     client: str,
     tmp: Path,
+    endpoint: str = ENDPOINT,
     token: str | None = None,
     on_start: Callable[[float, list[int]], None] | None = None,
 ) -> dict[str, Any]:
@@ -272,6 +278,7 @@ def run_round(
                 f"--count={count}",
                 f"--rate={rate}",
                 f"--client={kind}",
+                f"--endpoint={endpoint}",
                 f"--out={out}",
             ]
             if token is not None:
@@ -361,6 +368,7 @@ def run_soak(
     warmup: float | None = None,
     workers: int = 2,
     client: str = "raw",
+    endpoint: str = ENDPOINT,
 ) -> dict[str, Any]:
     """Warm-up round, main round, resources before and after; the figures (no verdict)."""
     warmup = max(1.0, seconds / 4) if warmup is None else warmup
@@ -368,9 +376,10 @@ def run_soak(
         tmp = Path(name)
         runner = RunnerProcess(backend, tmp)
         try:
+            _first_session(runner, endpoint)
             base_fds, base_threads = runner.fds(), runner.threads()
             common: dict[str, Any] = dict(
-                backend=backend, sessions=sessions, rate=rate, workers=workers
+                backend=backend, sessions=sessions, rate=rate, workers=workers, endpoint=endpoint
             )
             warm = run_round(runner.url, seconds=warmup, client=client, tmp=tmp, **common)
             settled_warm = _settle(runner, base_fds, base_threads, "after_warmup")
@@ -404,6 +413,7 @@ def run_soak(
     return {
         "backend": backend,
         "client": client,
+        "endpoint": endpoint,
         "workers": workers,
         "warmup_seconds": warmup,
         "warmup": warm,
@@ -425,6 +435,18 @@ def run_soak(
         "rss_after_kib": rss_after,
         "rss_growth_pct": round(100 * (rss_after - rss_before) / rss_before, 2),
     }
+
+
+def _first_session(runner: RunnerProcess, endpoint: str) -> None:
+    """One round trip, before the baseline: what the runner starts at its first session
+    and keeps for its life (a blocking handler's worker thread, its event loop's
+    descriptors) is then in the baseline, and any growth after it is per session."""
+    import warmwire
+
+    with warmwire.realtime(APP, url=runner.url, path=endpoint) as conn:
+        conn.send({"session": -1, "seq": 0})
+        conn.recv(timeout=60)
+    wait_until(lambda: runner.sessions() == 0)
 
 
 def _settle(runner: RunnerProcess, fds: int, threads: int, key: str) -> dict[str, Any]:
@@ -576,14 +598,14 @@ async def _open(args: argparse.Namespace) -> tuple[Any, Callable[[], Any]]:
     if args.client == "raw":
         from warmwire.core.request_target import build_target
 
-        path = f"/{APP}{ENDPOINT}"
+        path = f"/{APP}{args.endpoint}"
         target = build_target(path, token=args.token, max_buffering=MAX_BUFFERING)
         raw = await RawSession.open(args.url, target)
         return raw, raw.aclose
     import warmwire
 
     cm = warmwire.realtime_async(
-        APP, url=args.url, path=ENDPOINT, max_buffering=MAX_BUFFERING, token=args.token
+        APP, url=args.url, path=args.endpoint, max_buffering=MAX_BUFFERING, token=args.token
     )
     conn = await cm.__aenter__()
     return conn, lambda: cm.__aexit__(None, None, None)
@@ -702,7 +724,8 @@ def _row(result: dict[str, Any]) -> str:
     m = result["main"]
     return (
         f"{result['backend']}: {m['sessions']} sessions x {m['seconds']:g} s x {m['rate']:g}/s "
-        f"({result['client']} client, {result['workers']} workers): "
+        f"({result['client']} client, {result['workers']} workers, "
+        f"{result['endpoint']}): "
         f"expected {m['expected']}, sent {m['sent']}, received {m['received']}, "
         f"lost {m['lost']}, duplicated {m['duplicated']}, misordered {m['misordered']}, "
         f"foreign {m['foreign']}, errors {m['errors']}; "
@@ -741,6 +764,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=None)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--client", default="raw", choices=["raw", "warmwire", "mixed"])
+    parser.add_argument(
+        "--endpoint",
+        default=ENDPOINT,
+        choices=ENDPOINTS,
+        help="the echo app's async handler, or its sync one (default %(default)s)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     if args.worker:
@@ -758,6 +787,7 @@ def main(argv: list[str] | None = None) -> int:
             warmup=args.warmup,
             workers=args.workers,
             client=args.client,
+            endpoint=args.endpoint,
         )
         failures = verdict(result)
         result["failures"] = failures

@@ -1,8 +1,9 @@
 """Soak with the runner and the clients in separate processes (``bench/soak.py``).
 
 The same code as ``make soak`` (500 sessions x 60 s x 20/s), with small numbers:
-a ``warmwire serve`` runner on the backend under test, two load-generator
-processes on that backend (one with a minimal raw WebSocket client, one with
+a ``warmwire serve`` runner on the backend under test, its echo app's async
+handler and its sync one (whose sessions are served on the worker thread's loop),
+two load-generator processes on that backend (one with a minimal raw WebSocket client, one with
 warmwire's async client), numbered inputs.  Every session must get back exactly
 its own inputs, once each, in order; after the sessions close, the runner
 process (read from ``/proc/<pid>`` and its ``/metrics``) must hold no session
@@ -21,7 +22,8 @@ SESSIONS, SECONDS, RATE, WARMUP = 100, 3.5, 20.0, 1.0
 pytestmark = [pytest.mark.soak, pytest.mark.timeout(240)]
 
 
-def test_soak_in_separate_processes(anyio_backend: str) -> None:
+@pytest.mark.parametrize("endpoint", ["/async", "/realtime"])
+def test_soak_in_separate_processes(anyio_backend: str, endpoint: str) -> None:
     result = run_soak(
         backend=anyio_backend,
         sessions=SESSIONS,
@@ -30,8 +32,9 @@ def test_soak_in_separate_processes(anyio_backend: str) -> None:
         warmup=WARMUP,
         workers=2,
         client="mixed",
+        endpoint=endpoint,
     )
-    print(f"soak ({anyio_backend}, separate processes): {result}")
+    print(f"soak ({anyio_backend}, {endpoint}, separate processes): {result}")
     main = result["main"]
     assert main["expected"] == SESSIONS * round(SECONDS * RATE)
     assert verdict(result) == [], result
