@@ -481,35 +481,26 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_load:
         from bench.load import run_load_pairs
 
-        log(
-            f"load runs: {s.load_pairs} interleaved pairs (warmwire, websockets), "
-            f"{s.load_sessions} sessions x {s.load_rate:g}/s for {s.load_duration:g}s, "
-            f"{s.load_workers} generator processes"
-        )
-        results["load_pairs"] = run_load_pairs(
-            log_dir,
-            pairs=s.load_pairs,
-            sessions=s.load_sessions,
-            rate=s.load_rate,
-            duration=s.load_duration,
-            workers=s.load_workers,
-            path=args.load_path,
-            log=log,
-        )
-        log(
-            f"load runs with a sync handler: {s.load_pairs_sync} interleaved pairs "
-            "(warmwire's /realtime, websockets)"
-        )
-        results["load_pairs_sync"] = run_load_pairs(
-            log_dir,
-            pairs=s.load_pairs_sync,
-            sessions=s.load_sessions,
-            rate=s.load_rate,
-            duration=s.load_duration,
-            workers=s.load_workers,
-            path="/realtime",
-            log=log,
-        )
+        # The async handler's block, then the sync handler's (how a model runs).
+        for key, path, pairs in (
+            ("load_pairs", args.load_path, s.load_pairs),
+            ("load_pairs_sync", "/realtime", s.load_pairs_sync),
+        ):
+            log(
+                f"load runs: {pairs} interleaved pairs (warmwire {path}, websockets), "
+                f"{s.load_sessions} sessions x {s.load_rate:g}/s for {s.load_duration:g}s, "
+                f"{s.load_workers} generator processes"
+            )
+            results[key] = run_load_pairs(
+                log_dir,
+                pairs=pairs,
+                sessions=s.load_sessions,
+                rate=s.load_rate,
+                duration=s.load_duration,
+                workers=s.load_workers,
+                path=path,
+                log=log,
+            )
     if not args.skip_idle:
         from bench.idle import run_idle_pairs
 
