@@ -195,12 +195,13 @@ def _not_measured(block: dict[str, Any]) -> str:
 
 def _load_targets(results: dict[str, Any], key: str) -> list[dict[str, Any]]:
     """The load targets of the block ``key`` (``load_pairs``: the async handler;
-    ``load_pairs_sync``: the sync handler)."""
+    ``load_pairs_sync``: the sync handler); a block on another endpoint than the async
+    handler's says which."""
     block = results.get(key)
     if not block:
         return []
     conf = block["settings"]
-    endpoint = f", endpoint `{conf['path']}`" if key == "load_pairs_sync" else ""
+    endpoint = f", endpoint `{conf['path']}`" if conf["path"] != "/async" else ""
     rows = []
     for figure, text, limit in LOAD_TARGETS:
         summary = block["summary"].get(figure)
@@ -262,14 +263,12 @@ def _idle_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def sync_handler_ratio(
-    results: dict[str, Any], num: str = SYNC_HANDLER[0]
-) -> tuple[dict[str, Any] | None, str]:
-    """The sync handler's round trip (contender ``num``) over the async handler's: the
-    median and spread of the ratios of the two contenders' batch p50s, round by round;
-    without per-batch figures (an older results file), the ratio of the overall p50s.
-    Also says which it is."""
-    _, den, payload = SYNC_HANDLER
+def sync_handler_ratio(results: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """The sync handler's round trip over the async handler's: the median and spread of
+    the ratios of the two contenders' batch p50s, round by round; without per-batch
+    figures (an older results file), the ratio of the overall p50s.  Also says which
+    it is."""
+    num, den, payload = SYNC_HANDLER
     rtt = results.get("rtt", {}).get(payload, {})
     if num not in rtt or den not in rtt:
         return None, "not measured"
@@ -320,7 +319,7 @@ def thread_hop_text(results: dict[str, Any]) -> str | None:
 
 def _sync_handler_target(results: dict[str, Any]) -> dict[str, Any]:
     num, den, payload = SYNC_HANDLER
-    summary, basis = sync_handler_ratio(results, num)
+    summary, basis = sync_handler_ratio(results)
     if summary is None:
         lost = {**results.get("failed", {}), **results.get("skipped", {})}
         why = lost.get(num) or lost.get(den) or "no round trips"
